@@ -1,0 +1,55 @@
+/* The HTTPS edge: accepts batches of events, validates them, and answers only once Kafka has
+ * acked every accepted event. One h2o event loop per thread; see gateway/README.md. */
+#ifndef GW_H
+#define GW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_config.h"
+
+typedef struct {
+    char *listen;              /* public TLS listener host:port */
+    char *admin_listen;        /* plain-HTTP admin listener host:port */
+    int64_t threads;           /* loop threads; 0 = one per online CPU */
+    uint64_t max_body_bytes;   /* request body as received */
+    uint64_t max_decompressed_bytes;
+    int64_t max_events;        /* events per batch */
+    uint64_t max_event_bytes;  /* one event's JSON */
+    int64_t max_json_depth;
+    int64_t drain_timeout_ms;  /* SIGTERM: how long in-flight batches may take */
+    int64_t retry_after_s;     /* Retry-After on 503 */
+    char *instance_id;         /* names this gateway in logs and Kafka headers; default hostname */
+    char *tls_cert_file, *tls_key_file;
+    char *tls_self_signed_out; /* where to write the generated certificate (PEM), if any */
+    char *write_keys;          /* "key:tenant,key:tenant" */
+    char *topic;               /* Kafka topic for accepted events */
+    int64_t kafka_health_interval_ms;
+    int64_t flush_timeout_ms;  /* producer flush at shutdown */
+    int log_level;
+    int debug_fault_injection; /* enables POST /debug/kafka-fatal on the admin listener */
+} gw_config_t;
+
+/* Registers the gateway's keys (gateway.*, tls.*, auth.*, producer.*, log.*, debug.*) and the
+ * kafka.* passthrough into cfg, with defaults applied to *gc. */
+int gw_config_register(sl_config_t *cfg, gw_config_t *gc, char *errbuf, size_t errlen);
+
+typedef struct gw_server gw_server_t;
+
+/* Builds everything (TLS context, Kafka producer, listeners bound) without serving yet. Returns
+ * NULL with errbuf set. Reads but does not own gc and cfg (they must outlive the server). */
+gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, char *errbuf,
+                              size_t errlen);
+/* Starts the loop threads. Returns 0 or -1. */
+int gw_server_start(gw_server_t *srv);
+/* Blocks the calling (main) thread until SIGTERM or SIGINT, then drains: readiness false,
+ * listeners closed, in-flight batches finished (up to drain_timeout_ms), loop threads stopped.
+ * Signals must be blocked in every thread before gw_server_start (gw_server_block_signals). */
+void gw_server_wait_and_drain(gw_server_t *srv);
+/* Blocks SIGTERM, SIGINT and SIGPIPE's default action for this and all later threads. */
+void gw_server_block_signals(void);
+/* Flushes the producer and frees everything. Returns the number of Kafka messages that could
+ * not be delivered at shutdown (0 is clean). Accepts NULL. */
+int gw_server_destroy(gw_server_t *srv);
+
+#endif

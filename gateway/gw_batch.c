@@ -1,0 +1,370 @@
+/* POST /v1/batch: the request path, top to bottom. Each step either answers the request or
+ * hands on; the last one produces every valid event to Kafka and the answer is sent when the
+ * last delivery report comes back to this loop thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gw_int.h"
+#include "sl_log.h"
+
+typedef struct gw_batch gw_batch_t;
+
+/* One per produced event: where its delivery report lands. Written by the Kafka poll thread,
+ * read by the loop thread after the hand-off message (which orders the two). */
+typedef struct {
+    gw_batch_t *batch;
+    rd_kafka_resp_err_t err;
+    unsigned char is_fatal;
+} gw_slot_t;
+
+/* Lives on the heap because delivery reports can outlive the request; owned by its loop
+ * thread, freed in batch_finish. */
+struct gw_batch {
+    h2o_multithread_message_t msg; /* "all deliveries arrived", sent to thr->done_receiver */
+    gw_server_t *srv;
+    gw_thread_t *thr;
+    h2o_req_t *req;                /* NULL once the client went away */
+    struct batch_guard *guard;     /* in req->pool; NULL once the client went away */
+    gw_batch_doc_t doc;            /* events point into req->pool: only read while req != NULL */
+    uint64_t start_ns, produce_ns;
+    _Atomic size_t pending;
+    size_t n;
+    gw_slot_t slots[];
+};
+
+/* Allocated in the request's pool: its dispose runs when h2o frees the request, so a batch
+ * still waiting for Kafka learns that there is nobody left to answer. */
+struct batch_guard {
+    gw_batch_t *batch;
+};
+
+static void on_req_dispose(void *p)
+{
+    struct batch_guard *g = p;
+    if (g->batch != NULL) {
+        g->batch->req = NULL;
+        g->batch->guard = NULL;
+    }
+}
+
+static void *pool_alloc(void *actx, size_t n)
+{
+    return h2o_mem_alloc_pool(actx, n);
+}
+
+static int header_is(h2o_req_t *req, const h2o_token_t *token, h2o_iovec_t *value)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    if (i < 0)
+        return 0;
+    *value = req->headers.entries[i].value;
+    return 1;
+}
+
+/* application/json or text/plain (navigator.sendBeacon), parameters such as charset allowed. */
+static int content_type_ok(h2o_req_t *req)
+{
+    static const char *const accepted[] = {"application/json", "text/plain"};
+    h2o_iovec_t ct;
+    if (!header_is(req, H2O_TOKEN_CONTENT_TYPE, &ct))
+        return 0;
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        size_t n = strlen(accepted[i]);
+        if (ct.len >= n && strncasecmp(ct.base, accepted[i], n) == 0 &&
+            (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+static void add_cors_headers(h2o_req_t *req)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                   H2O_STRLIT("*"));
+}
+
+static int send_preflight(h2o_req_t *req)
+{
+    add_cors_headers(req);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"),
+                          0, NULL, H2O_STRLIT("POST"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"),
+                          0, NULL, H2O_STRLIT("authorization, content-type, content-encoding"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0,
+                          NULL, H2O_STRLIT("86400"));
+    req->res.status = 204;
+    req->res.reason = "No Content";
+    h2o_send_inline(req, "", 0);
+    return 0;
+}
+
+/* Answers with an error and counts it: every early exit of the request path goes through here. */
+static int reject(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *detail)
+{
+    gw_metrics_count_status(&gw_current_thread->metrics, sl_err_status(err));
+    gw_send_error(srv, req, err, detail);
+    return 0;
+}
+
+/* The write key from the Authorization header or ?write_key=. Returns its length, 0 when the
+ * request carries neither, -1 when what it carries is malformed. */
+static int key_from_request(h2o_req_t *req, char *key, size_t cap)
+{
+    h2o_iovec_t auth;
+    if (header_is(req, H2O_TOKEN_AUTHORIZATION, &auth))
+        return gw_auth_from_header(auth.base, auth.len, key, cap);
+    if (req->query_at != SIZE_MAX)
+        return gw_auth_from_query(req->path.base + req->query_at + 1,
+                                  req->path.len - req->query_at - 1, key, cap);
+    return 0;
+}
+
+static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, size_t *accepted, size_t *invalid,
+                           size_t *retry, int *fatal)
+{
+    *accepted = *invalid = *retry = 0;
+    *fatal = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const gw_slot_t *s = &b->slots[i];
+        if (s->batch == NULL) {
+            (*invalid)++;
+        } else if (s->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            (*accepted)++;
+        } else {
+            (*retry)++;
+            *fatal |= s->is_fatal;
+        }
+    }
+    sl_counter_add(&m->events[GW_OUT_ACCEPTED], *accepted);
+    sl_counter_add(&m->events[GW_OUT_INVALID], *invalid);
+    sl_counter_add(&m->events[GW_OUT_RETRY], *retry);
+}
+
+static void append_event_id(sl_buf_t *out, const gw_event_t *ev)
+{
+    if (ev->event_id == NULL)
+        return;
+    sl_buf_append(out, ",\"event_id\":\"", 13);
+    sl_buf_json_escape(out, ev->event_id, ev->event_id_len, 64);
+    sl_buf_append(out, "\"", 1);
+}
+
+/* The 200 body: counts, then only the events that were not accepted. */
+static void render_result(gw_batch_t *b, sl_buf_t *out, size_t accepted, size_t invalid,
+                          size_t retry)
+{
+    gw_metrics_t *m = &b->thr->metrics;
+    int first = 1;
+
+    sl_buf_printf(out, "{\"accepted\":%zu,\"duplicate\":0,\"invalid\":%zu,\"retry\":%zu,\"events\":[",
+                  accepted, invalid, retry);
+    for (size_t i = 0; i < b->n; i++) {
+        const gw_slot_t *s = &b->slots[i];
+        const gw_event_t *ev = &b->doc.events[i];
+        if (s->batch != NULL && s->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        sl_buf_printf(out, "%s{\"i\":%zu", first ? "" : ",", i);
+        append_event_id(out, ev);
+        first = 0;
+        if (s->batch == NULL) {
+            sl_counter_add(&m->codes[ev->err], 1);
+            sl_buf_printf(out, ",\"status\":\"invalid\",\"code\":\"%s\",\"path\":\"%s\",\"detail\":\"",
+                          sl_err_code(ev->err), ev->err_path != NULL ? ev->err_path : "");
+            sl_buf_json_escape(out, ev->err_detail, strlen(ev->err_detail), 256);
+            sl_buf_append(out, "\"}", 2);
+        } else {
+            sl_err_t code = s->err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? SL_ERR_QUEUE_FULL
+                                                                    : SL_ERR_KAFKA_FAILED;
+            const char *why = rd_kafka_err2str(s->err);
+            sl_counter_add(&m->codes[code], 1);
+            sl_buf_printf(out, ",\"status\":\"retry\",\"code\":\"%s\",\"detail\":\"",
+                          sl_err_code(code));
+            sl_buf_json_escape(out, why, strlen(why), 256);
+            sl_buf_append(out, "\"}", 2);
+        }
+    }
+    sl_buf_append(out, "]}", 2);
+}
+
+/* Runs on the owning loop thread once no delivery report is outstanding. */
+static void batch_finish(gw_batch_t *b)
+{
+    gw_server_t *srv = b->srv;
+    gw_metrics_t *m = &b->thr->metrics;
+    size_t accepted, invalid, retry;
+    int fatal;
+
+    count_outcomes(b, m, &accepted, &invalid, &retry, &fatal);
+    if (b->produce_ns != 0)
+        sl_hist_observe(&m->delivery_latency, (sl_now_ns() - b->produce_ns) / 1000);
+    if (b->req == NULL) {
+        sl_counter_add(&m->batches_detached, 1);
+    } else if (fatal) {
+        b->guard->batch = NULL;
+        reject(srv, b->req, SL_ERR_PRODUCER_FATAL, NULL);
+    } else {
+        sl_buf_t out;
+        b->guard->batch = NULL;
+        sl_buf_init(&out, 256 + b->n * 768);
+        render_result(b, &out, accepted, invalid, retry);
+        gw_metrics_count_status(m, 200);
+        gw_send_json(b->req, 200, out.data, out.len, 0);
+        sl_buf_dispose(&out);
+    }
+    sl_hist_observe(&m->request_latency, (sl_now_ns() - b->start_ns) / 1000);
+    free(b);
+    gw_inflight_add(srv, -1);
+}
+
+void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal)
+{
+    gw_slot_t *slot = opaque;
+    gw_batch_t *b = slot->batch;
+
+    slot->err = err;
+    slot->is_fatal = (unsigned char)is_fatal;
+    if (atomic_fetch_sub(&b->pending, 1) == 1)
+        h2o_multithread_send_message(&b->thr->done_receiver, &b->msg);
+}
+
+void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        batch_finish(H2O_STRUCT_FROM_MEMBER(gw_batch_t, msg, msg));
+    }
+}
+
+/* Produces every valid event with its headers; slots of invalid events keep batch == NULL. */
+static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t received_at)
+{
+    gw_server_t *srv = b->srv;
+    char received[24];
+    int received_len = snprintf(received, sizeof(received), "%lld", (long long)received_at);
+    rd_kafka_t *rk = sl_producer_acquire(srv->producer);
+
+    atomic_store(&b->pending, 1); /* held by this function until every produce call is made */
+    b->produce_ns = sl_now_ns();
+    for (size_t i = 0; i < b->n; i++) {
+        const gw_event_t *ev = &b->doc.events[i];
+        gw_slot_t *slot = &b->slots[i];
+        rd_kafka_headers_t *hdrs;
+        rd_kafka_resp_err_t err;
+
+        if (ev->err != SL_ERR_OK)
+            continue;
+        slot->batch = b;
+        hdrs = rd_kafka_headers_new(4);
+        rd_kafka_header_add(hdrs, "event_id", 8, ev->event_id, (ssize_t)ev->event_id_len);
+        rd_kafka_header_add(hdrs, "tenant", 6, tenant->tenant, -1);
+        rd_kafka_header_add(hdrs, "received_at", 11, received, received_len);
+        rd_kafka_header_add(hdrs, "gateway", 7, srv->instance_id, -1);
+        atomic_fetch_add(&b->pending, 1);
+        err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(srv->gc->topic),
+                                RD_KAFKA_V_KEY(ev->user_id, ev->user_id_len),
+                                RD_KAFKA_V_VALUE((void *)ev->raw, ev->raw_len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(slot), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_headers_destroy(hdrs);
+            slot->err = err;
+            slot->is_fatal = err == RD_KAFKA_RESP_ERR__FATAL;
+            atomic_fetch_sub(&b->pending, 1);
+        }
+    }
+    sl_producer_release(srv->producer);
+    if (atomic_fetch_sub(&b->pending, 1) == 1)
+        batch_finish(b); /* nothing was produced, or every produce call failed at once */
+}
+
+int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req)
+{
+    const gw_config_t *gc = srv->gc;
+    gw_thread_t *thr = gw_current_thread;
+    uint64_t start_ns = sl_now_ns();
+    int64_t received_at = sl_wall_ms();
+    gw_parse_limits_t limits = {(size_t)gc->max_events, (size_t)gc->max_event_bytes,
+                                (unsigned)gc->max_json_depth};
+    h2o_iovec_t body = req->entity, encoding;
+    char key[256];
+    int key_len;
+    const gw_tenant_t *tenant;
+    gw_batch_doc_t doc;
+    gw_batch_t *b;
+    sl_err_t err;
+    const char *why;
+
+    /* 1. method, admission */
+    add_cors_headers(req);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
+        return send_preflight(req);
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                       H2O_STRLIT("POST, OPTIONS"));
+        return reject(srv, req, SL_ERR_METHOD_NOT_ALLOWED, NULL);
+    }
+    if (atomic_load(&srv->draining))
+        return reject(srv, req, SL_ERR_DRAINING, NULL);
+    if (!sl_producer_is_ready(srv->producer, &why))
+        return reject(srv, req, SL_ERR_NOT_READY, why);
+
+    /* 2. framing: content type, size, encoding */
+    if (body.base == NULL)
+        body = h2o_iovec_init("", 0);
+    sl_counter_add(&thr->metrics.bytes_in, body.len);
+    if (!content_type_ok(req))
+        return reject(srv, req, SL_ERR_UNSUPPORTED_MEDIA_TYPE, NULL);
+    if (body.len > gc->max_body_bytes)
+        return reject(srv, req, SL_ERR_BODY_TOO_LARGE, NULL);
+    if (header_is(req, H2O_TOKEN_CONTENT_ENCODING, &encoding) &&
+        !h2o_lcstris(encoding.base, encoding.len, H2O_STRLIT("gzip")) &&
+        !h2o_lcstris(encoding.base, encoding.len, H2O_STRLIT("identity")))
+        return reject(srv, req, SL_ERR_UNSUPPORTED_ENCODING, NULL);
+    if (gw_body_is_gzip(body.base, body.len)) { /* by header or by magic bytes (beacons) */
+        size_t n;
+        if (thr->scratch == NULL && (thr->scratch = malloc(gc->max_decompressed_bytes)) == NULL)
+            return reject(srv, req, SL_ERR_INTERNAL, "out of memory");
+        if ((err = gw_body_gunzip(body.base, body.len, thr->scratch, gc->max_decompressed_bytes,
+                                  &n)) != SL_ERR_OK)
+            return reject(srv, req, err, NULL);
+        /* the batch outlives this call (its answer waits for Kafka): copy out of scratch */
+        body = h2o_strdup(&req->pool, thr->scratch, n);
+    }
+
+    /* 3. authentication from the header or query; the body's write_key is read by the parser */
+    if ((key_len = key_from_request(req, key, sizeof(key))) < 0)
+        return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY, "Authorization must be Bearer or Basic");
+
+    /* 4. parse: envelope checks per event, limits */
+    if ((err = gw_parse_batch(body.base, body.len, &limits, pool_alloc, &req->pool, &doc)) !=
+        SL_ERR_OK)
+        return reject(srv, req, err, doc.err_detail);
+    if (key_len == 0 && doc.write_key != NULL && doc.write_key_len <= sizeof(key)) {
+        memcpy(key, doc.write_key, doc.write_key_len);
+        key_len = (int)doc.write_key_len;
+    }
+    if (key_len == 0)
+        return reject(srv, req, SL_ERR_MISSING_WRITE_KEY, NULL);
+    if ((tenant = gw_auth_lookup(&srv->auth, key, (size_t)key_len)) == NULL)
+        return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY, NULL);
+
+    /* 5. produce, answer when every delivery report is back (batch_finish) */
+    b = calloc(1, sizeof(*b) + doc.n_events * sizeof(gw_slot_t));
+    if (b == NULL)
+        return reject(srv, req, SL_ERR_INTERNAL, "out of memory");
+    b->srv = srv;
+    b->thr = thr;
+    b->req = req;
+    b->doc = doc;
+    b->n = doc.n_events;
+    b->start_ns = start_ns;
+    b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_req_dispose);
+    b->guard->batch = b;
+    gw_inflight_add(srv, 1);
+    batch_produce(b, tenant, received_at);
+    return 0;
+}

@@ -1,0 +1,56 @@
+/* The gateway's configuration table: every key, its type, default, bounds and meaning. */
+#include <stddef.h>
+
+#include "gw.h"
+#include "sl_log.h"
+
+#define F(key, type, field, def, min, max, doc)                                                    \
+    {key, type, offsetof(gw_config_t, field), def, min, max, NULL, doc}
+
+static const sl_cfg_field_t gw_fields[] = {
+    F("gateway.listen", SL_CFG_STR, listen, "0.0.0.0:8443", 1, 0, "public HTTPS listener"),
+    F("gateway.admin_listen", SL_CFG_STR, admin_listen, "127.0.0.1:9464", 1, 0,
+      "admin listener (plain HTTP: /metrics, /healthz, /readyz)"),
+    F("gateway.threads", SL_CFG_INT, threads, "0", 0, 256, "loop threads (0: one per CPU)"),
+    F("gateway.max_body_bytes", SL_CFG_SIZE, max_body_bytes, "1MiB", 1024, 256LL << 20,
+      "largest request body as sent (compressed)"),
+    F("gateway.max_decompressed_bytes", SL_CFG_SIZE, max_decompressed_bytes, "4MiB", 1024,
+      1LL << 30, "largest body after gzip decompression"),
+    F("gateway.max_events", SL_CFG_INT, max_events, "500", 1, 100000, "events per batch"),
+    F("gateway.max_event_bytes", SL_CFG_SIZE, max_event_bytes, "32KiB", 64, 16LL << 20,
+      "largest single event (JSON bytes)"),
+    F("gateway.max_json_depth", SL_CFG_INT, max_json_depth, "32", 4, 256,
+      "deepest JSON nesting accepted"),
+    F("gateway.drain_timeout", SL_CFG_MS, drain_timeout_ms, "30s", 0, 600000,
+      "on SIGTERM, how long in-flight batches may take to finish"),
+    F("gateway.retry_after", SL_CFG_INT, retry_after_s, "1", 1, 3600,
+      "seconds in Retry-After on 503 answers"),
+    F("gateway.instance_id", SL_CFG_STR, instance_id, "", 1, 0,
+      "this gateway's name in logs and headers (default: hostname)"),
+    F("tls.cert_file", SL_CFG_STR, tls_cert_file, "", 1, 0,
+      "PEM certificate chain; empty: generate a self-signed one at start"),
+    F("tls.key_file", SL_CFG_STR, tls_key_file, "", 1, 0, "PEM private key for tls.cert_file"),
+    F("tls.self_signed_out", SL_CFG_STR, tls_self_signed_out, "", 1, 0,
+      "write the generated self-signed certificate here (for curl --cacert)"),
+    F("auth.write_keys", SL_CFG_STR, write_keys, "", 1, 0,
+      "write keys and their tenants: key:tenant[,key:tenant...]"),
+    F("producer.topic", SL_CFG_STR, topic, "events", 1, 0, "Kafka topic for accepted events"),
+    F("producer.health_interval", SL_CFG_MS, kafka_health_interval_ms, "1s", 100, 60000,
+      "how often Kafka metadata is checked for /readyz"),
+    F("producer.flush_timeout", SL_CFG_MS, flush_timeout_ms, "10s", 0, 600000,
+      "at shutdown, how long the producer may take to deliver what it holds"),
+    {"log.level", SL_CFG_ENUM, offsetof(gw_config_t, log_level), "info", 1, 0,
+     sl_log_level_names, "log threshold"},
+    F("debug.fault_injection", SL_CFG_BOOL, debug_fault_injection, "false", 1, 0,
+      "enable POST /debug/kafka-fatal on the admin listener (tests only)"),
+};
+
+int gw_config_register(sl_config_t *cfg, gw_config_t *gc, char *errbuf, size_t errlen)
+{
+    if (sl_config_add_section(cfg, "gateway", gw_fields, sizeof(gw_fields) / sizeof(gw_fields[0]),
+                              gc, errbuf, errlen) != 0)
+        return -1;
+    return sl_config_add_passthrough(cfg, "kafka.",
+                                     "librdkafka producer properties, e.g. "
+                                     "kafka.bootstrap.servers=127.0.0.1:9092");
+}

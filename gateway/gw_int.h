@@ -1,0 +1,177 @@
+/* Private to gateway/: the server, its loop threads, the parsed batch, auth and metrics. */
+#ifndef GW_INT_H
+#define GW_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <h2o.h>
+#include <openssl/ssl.h>
+
+#include "gw.h"
+#include "sl_err.h"
+#include "sl_kafka.h"
+#include "sl_metrics.h"
+
+/* ---- auth (gw_auth.c): write key -> tenant. Keys are kept only as SHA-256 digests and
+ * compared in constant time. ---- */
+typedef struct {
+    unsigned char key_sha256[32];
+    char *tenant;
+} gw_tenant_t;
+
+typedef struct {
+    gw_tenant_t *tenants;
+    size_t n;
+} gw_auth_t;
+
+/* Parses "key:tenant[,key:tenant...]". Keys must be unique. Returns 0 or -1 with errbuf. */
+int gw_auth_init(gw_auth_t *auth, const char *spec, char *errbuf, size_t errlen);
+void gw_auth_dispose(gw_auth_t *auth);
+/* Returns the tenant for a presented key, or NULL. Every entry is compared. */
+const gw_tenant_t *gw_auth_lookup(const gw_auth_t *auth, const char *key, size_t len);
+/* Extracts the key from an Authorization value ("Bearer KEY" or "Basic base64(KEY:)") into out
+ * (cap bytes). Returns the key length, or -1 when the value is not one of those forms. */
+int gw_auth_from_header(const char *value, size_t len, char *out, size_t cap);
+/* Finds write_key=... in a query string (without '?'), percent-decoding it into out. Returns
+ * the key length, 0 when absent, -1 when malformed or too long. */
+int gw_auth_from_query(const char *query, size_t len, char *out, size_t cap);
+
+/* ---- body decoding and batch parsing (gw_parse.c): pure functions, no h2o ---- */
+typedef void *(*gw_alloc_fn)(void *actx, size_t n);
+
+typedef struct {
+    const char *raw; /* the event's JSON bytes (a slice of the body) */
+    size_t raw_len;
+    const char *event_id, *event_type, *user_id; /* decoded; valid when err == SL_ERR_OK */
+    size_t event_id_len, event_type_len, user_id_len;
+    int64_t ts;
+    sl_err_t err;          /* SL_ERR_OK, or why the envelope is invalid */
+    const char *err_path;  /* JSON path of the offending field ("user_id"), may be "" */
+    const char *err_detail;
+} gw_event_t;
+
+typedef struct {
+    gw_event_t *events;
+    size_t n_events;
+    const char *write_key; /* from the body, decoded; NULL if absent */
+    size_t write_key_len;
+    int64_t sent_at;       /* 0 if absent */
+    const char *err_detail; /* for a whole-body error */
+} gw_batch_doc_t;
+
+typedef struct {
+    size_t max_events;
+    size_t max_event_bytes;
+    unsigned max_depth;
+} gw_parse_limits_t;
+
+/* Returns 1 when the body starts with the gzip magic bytes. */
+int gw_body_is_gzip(const char *body, size_t len);
+/* Inflates a gzip body into scratch (scratch_cap bytes, which is also the limit). Returns
+ * SL_ERR_OK with *out_len set, SL_ERR_DECOMPRESSED_TOO_LARGE, or SL_ERR_MALFORMED_GZIP.
+ * Stops as soon as the limit is passed: a bomb costs at most scratch_cap bytes of work. */
+sl_err_t gw_body_gunzip(const char *in, size_t len, char *scratch, size_t scratch_cap,
+                        size_t *out_len);
+/* Parses a batch: {"events":[...], "sent_at":N, "write_key":"..."} (other top-level members are
+ * ignored). Whole-body problems return an error (malformed_json, not_an_object, missing_events,
+ * bad_batch_field, too_many_events) with doc->err_detail; per-event envelope problems are
+ * recorded in each event's err. Memory comes from alloc (the request pool). */
+sl_err_t gw_parse_batch(const char *body, size_t len, const gw_parse_limits_t *limits,
+                        gw_alloc_fn alloc, void *actx, gw_batch_doc_t *doc);
+/* 1 when s is a UUID in 8-4-4-4-12 hex form. */
+int gw_is_uuid(const char *s, size_t len);
+
+/* ---- metrics (gw_metrics.c): one shard per loop thread, single writer ---- */
+#define GW_STATUS_LIST(X)                                                                          \
+    X(200) X(204) X(400) X(401) X(404) X(405) X(413) X(415) X(429) X(500) X(503)
+enum {
+#define GW_STATUS_ENUM(s) GW_STATUS_##s,
+    GW_STATUS_LIST(GW_STATUS_ENUM)
+#undef GW_STATUS_ENUM
+        GW_STATUS_OTHER,
+    GW_STATUS__COUNT
+};
+
+typedef enum {
+    GW_OUT_ACCEPTED,
+    GW_OUT_DUPLICATE,
+    GW_OUT_INVALID,
+    GW_OUT_RETRY,
+    GW_OUT__COUNT
+} gw_outcome_t;
+
+typedef struct {
+    sl_counter_t requests[GW_STATUS__COUNT]; /* batch requests by response status */
+    sl_counter_t events[GW_OUT__COUNT];
+    sl_counter_t codes[SL_ERR__COUNT];       /* whole-request errors and per-event codes */
+    sl_counter_t bytes_in;
+    sl_counter_t batches_detached;           /* client went away before the answer */
+    sl_hist_t request_latency;
+    sl_hist_t delivery_latency;
+} gw_metrics_t;
+
+void gw_metrics_count_status(gw_metrics_t *m, int status);
+
+/* ---- server and threads ---- */
+typedef struct gw_thread gw_thread_t;
+
+struct gw_thread {
+    gw_server_t *srv;
+    size_t idx;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;       /* public TLS listener */
+    h2o_context_t admin_ctx; /* admin listener */
+    h2o_accept_ctx_t accept_ctx, admin_accept_ctx;
+    h2o_socket_t *listener, *admin_listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t done_receiver;    /* batches whose deliveries all arrived */
+    h2o_multithread_receiver_t control_receiver; /* drain / stop */
+    h2o_multithread_message_t drain_msg, stop_msg;
+    int stop;
+    char *scratch; /* gzip inflate buffer, max_decompressed_bytes, used synchronously */
+    gw_metrics_t metrics;
+};
+
+struct gw_server {
+    const gw_config_t *gc;
+    h2o_globalconf_t h2o_config, admin_config;
+    h2o_hostconf_t *host, *admin_host;
+    SSL_CTX *ssl_ctx;
+    sl_producer_t *producer;
+    gw_auth_t auth;
+    gw_thread_t *threads;
+    size_t n_threads;
+    int listen_fd0, admin_fd0; /* bound at create (fails early when the port is taken) */
+    char instance_id[64];
+    _Atomic int draining;
+    _Atomic long inflight; /* batches between on_req and their answer (or detach) */
+    pthread_mutex_t drain_mu;
+    pthread_cond_t drain_cv;
+};
+
+/* gw_tls.c: the TLS context (TLS 1.2+, Mozilla intermediate ciphers, ALPN h2 + http/1.1). */
+SSL_CTX *gw_tls_create(const gw_config_t *gc, char *errbuf, size_t errlen);
+
+/* gw_http.c: the one place an error becomes a response. */
+void gw_send_json(h2o_req_t *req, int status, const char *body, size_t len, int retry_after_s);
+void gw_send_error(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *detail);
+/* the loop thread running the caller (set once at thread start) */
+extern _Thread_local gw_thread_t *gw_current_thread;
+
+/* gw_batch.c: POST/OPTIONS /v1/batch, and the Kafka delivery hand-off. */
+int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req);
+void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal);
+void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* gw_admin.c: /healthz, /readyz, /metrics, /debug/kafka-fatal. */
+int gw_admin_on_req(gw_server_t *srv, h2o_req_t *req, int is_admin_listener);
+int gw_server_is_ready(gw_server_t *srv, const char **why);
+
+/* in-flight accounting used by the drain */
+void gw_inflight_add(gw_server_t *srv, long delta);
+
+#endif

@@ -1,0 +1,411 @@
+/* The server: h2o configuration, one event loop per thread with its own SO_REUSEPORT listeners,
+ * the Kafka producer, and the SIGTERM drain. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gw_int.h"
+#include "sl_log.h"
+
+_Thread_local gw_thread_t *gw_current_thread;
+
+/* h2o handlers carry the server pointer */
+typedef struct {
+    h2o_handler_t super;
+    gw_server_t *srv;
+    int is_admin;
+} gw_handler_t;
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    gw_handler_t *h = (gw_handler_t *)self;
+    h2o_iovec_t path = req->path_normalized;
+
+    if (!h->is_admin && h2o_memis(path.base, path.len, H2O_STRLIT("/v1/batch")))
+        return gw_batch_on_req(h->srv, req);
+    return gw_admin_on_req(h->srv, req, h->is_admin);
+}
+
+static void register_handler(gw_server_t *srv, h2o_hostconf_t *host, int is_admin)
+{
+    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
+    gw_handler_t *h = (gw_handler_t *)h2o_create_handler(pathconf, sizeof(*h));
+    h->super.on_req = on_req;
+    h->srv = srv;
+    h->is_admin = is_admin;
+}
+
+void gw_inflight_add(gw_server_t *srv, long delta)
+{
+    long now = atomic_fetch_add(&srv->inflight, delta) + delta;
+    if (now == 0 && atomic_load(&srv->draining)) {
+        pthread_mutex_lock(&srv->drain_mu);
+        pthread_cond_broadcast(&srv->drain_cv);
+        pthread_mutex_unlock(&srv->drain_mu);
+    }
+}
+
+/* Binds host:port with SO_REUSEPORT so that every loop thread can have its own accept queue.
+ * With `probe`, first checks (without SO_REUSEPORT) that nobody else holds the port: otherwise
+ * a second gateway would silently share it. */
+static int bind_listener(const char *hostport, int probe, char *errbuf, size_t errlen)
+{
+    char host[256], *colon;
+    const char *port;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
+    struct addrinfo *ai = NULL;
+    int fd = -1, on = 1, rc;
+
+    snprintf(host, sizeof(host), "%s", hostport);
+    colon = strrchr(host, ':');
+    if (colon == NULL) {
+        snprintf(errbuf, errlen, "listen address %s: expected host:port", hostport);
+        return -1;
+    }
+    *colon = '\0';
+    port = colon + 1;
+    if (host[0] == '[') { /* [::1]:8443 */
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
+        snprintf(errbuf, errlen, "listen address %s: %s", hostport, gai_strerror(rc));
+        return -1;
+    }
+    if (probe) {
+        int p = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        setsockopt(p, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        rc = bind(p, ai->ai_addr, ai->ai_addrlen);
+        close(p);
+        if (rc != 0) {
+            snprintf(errbuf, errlen, "listen address %s: %s", hostport, strerror(errno));
+            goto Fail;
+        }
+    }
+    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        snprintf(errbuf, errlen, "listen address %s: %s", hostport, strerror(errno));
+        goto Fail;
+    }
+    freeaddrinfo(ai);
+    return fd;
+Fail:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return -1;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    h2o_accept_ctx_t *actx = listener->data;
+    h2o_socket_t *sock;
+
+    if (err != NULL)
+        return;
+    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+        h2o_accept(actx, sock);
+}
+
+static h2o_socket_t *start_listener(gw_thread_t *thr, int fd, h2o_accept_ctx_t *actx)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(thr->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = actx;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+static void close_listeners(gw_thread_t *thr)
+{
+    if (thr->listener != NULL) {
+        h2o_socket_read_stop(thr->listener);
+        h2o_socket_close(thr->listener);
+        thr->listener = NULL;
+    }
+}
+
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    gw_thread_t *thr = H2O_STRUCT_FROM_MEMBER(gw_thread_t, control_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        if (msg == &thr->drain_msg) {
+            /* stop accepting; h2 clients get GOAWAY, in-flight requests carry on */
+            close_listeners(thr);
+            h2o_context_request_shutdown(&thr->ctx);
+        } else if (msg == &thr->stop_msg) {
+            thr->stop = 1;
+        }
+    }
+}
+
+static int has_connections(h2o_context_t *ctx)
+{
+    return !h2o_linklist_is_empty(&ctx->http1._conns) ||
+           !h2o_linklist_is_empty(&ctx->http2._conns);
+}
+
+static void *thread_main(void *arg)
+{
+    gw_thread_t *thr = arg;
+    gw_server_t *srv = thr->srv;
+    uint64_t stop_deadline = 0;
+
+    gw_current_thread = thr;
+    while (1) {
+        h2o_evloop_run(thr->loop, thr->stop ? 20 : INT32_MAX);
+        if (!thr->stop)
+            continue;
+        /* stopping: give answers already handed to h2o a moment to reach their sockets */
+        if (stop_deadline == 0)
+            stop_deadline = sl_now_ms() + 2000;
+        if (!has_connections(&thr->ctx) || sl_now_ms() > stop_deadline)
+            break;
+    }
+    (void)srv;
+    return NULL;
+}
+
+static int thread_init(gw_server_t *srv, gw_thread_t *thr, size_t idx, char *errbuf,
+                       size_t errlen)
+{
+    int fd, admin_fd;
+
+    thr->srv = srv;
+    thr->idx = idx;
+    thr->loop = h2o_evloop_create();
+    h2o_context_init(&thr->ctx, thr->loop, &srv->h2o_config);
+    h2o_context_init(&thr->admin_ctx, thr->loop, &srv->admin_config);
+    thr->queue = h2o_multithread_create_queue(thr->loop);
+    h2o_multithread_register_receiver(thr->queue, &thr->done_receiver, gw_batch_on_done);
+    h2o_multithread_register_receiver(thr->queue, &thr->control_receiver, on_control);
+
+    thr->accept_ctx.ctx = &thr->ctx;
+    thr->accept_ctx.hosts = srv->h2o_config.hosts;
+    thr->accept_ctx.ssl_ctx = srv->ssl_ctx;
+    thr->admin_accept_ctx.ctx = &thr->admin_ctx;
+    thr->admin_accept_ctx.hosts = srv->admin_config.hosts;
+
+    if (idx == 0) {
+        fd = srv->listen_fd0;
+        admin_fd = srv->admin_fd0;
+        srv->listen_fd0 = srv->admin_fd0 = -1;
+    } else {
+        if ((fd = bind_listener(srv->gc->listen, 0, errbuf, errlen)) < 0)
+            return -1;
+        if ((admin_fd = bind_listener(srv->gc->admin_listen, 0, errbuf, errlen)) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    thr->listener = start_listener(thr, fd, &thr->accept_ctx);
+    thr->admin_listener = start_listener(thr, admin_fd, &thr->admin_accept_ctx);
+    return 0;
+}
+
+/* Threads whose contexts still had connections at exit: kept reachable on purpose (the process
+ * is about to exit, and h2o 2.2.5 can only dispose a context whose connections are all gone). */
+static gw_thread_t *abandoned_threads;
+
+/* Returns 1 when everything was released, 0 when the thread's h2o state had to be abandoned. */
+static int thread_dispose(gw_thread_t *thr)
+{
+    if (thr->loop == NULL)
+        return 1;
+    close_listeners(thr);
+    if (thr->admin_listener != NULL) {
+        h2o_socket_read_stop(thr->admin_listener);
+        h2o_socket_close(thr->admin_listener);
+        thr->admin_listener = NULL;
+    }
+    h2o_multithread_unregister_receiver(thr->queue, &thr->done_receiver);
+    h2o_multithread_unregister_receiver(thr->queue, &thr->control_receiver);
+    h2o_multithread_destroy_queue(thr->queue);
+    free(thr->scratch);
+    thr->scratch = NULL;
+    /* let the socket closes above complete */
+    h2o_evloop_run(thr->loop, 0);
+    if (has_connections(&thr->ctx) || has_connections(&thr->admin_ctx))
+        return 0;
+    /* armed by h2o_context_request_shutdown; nothing is left for it to shut down */
+    if (h2o_timeout_is_linked(&thr->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&thr->ctx.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&thr->ctx);
+    h2o_context_dispose(&thr->admin_ctx);
+    return 1;
+}
+
+void gw_server_block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, char *errbuf,
+                              size_t errlen)
+{
+    gw_server_t *srv = calloc(1, sizeof(*srv));
+    sl_producer_conf_t pconf = {0};
+    long ncpu;
+
+    if (srv == NULL)
+        abort();
+    srv->gc = gc;
+    srv->listen_fd0 = srv->admin_fd0 = -1;
+    pthread_mutex_init(&srv->drain_mu, NULL);
+    pthread_cond_init(&srv->drain_cv, NULL);
+    if (gc->instance_id[0] != '\0')
+        snprintf(srv->instance_id, sizeof(srv->instance_id), "%s", gc->instance_id);
+    else if (gethostname(srv->instance_id, sizeof(srv->instance_id) - 1) != 0)
+        snprintf(srv->instance_id, sizeof(srv->instance_id), "gateway");
+
+    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    srv->n_threads = gc->threads > 0 ? (size_t)gc->threads : (size_t)(ncpu > 0 ? ncpu : 1);
+
+    if (gw_auth_init(&srv->auth, gc->write_keys, errbuf, errlen) != 0)
+        goto Fail;
+    if (srv->auth.n == 0)
+        SL_WARN("auth.write_keys is empty: every batch will be rejected with 401", NULL);
+
+    /* h2o: the public host (TLS) and the admin host (plain HTTP), each with one dispatcher */
+    h2o_config_init(&srv->h2o_config);
+    srv->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("sluice"));
+    /* h2o answers bodies past its own cap with a bare 413 and closes; below the cap we answer
+     * with the JSON 413 that names the limits. Twice our limit keeps the buffering bounded. */
+    srv->h2o_config.max_request_entity_size = (size_t)gc->max_body_bytes * 2;
+    srv->host = h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")),
+                                         65535);
+    register_handler(srv, srv->host, 0);
+    h2o_config_init(&srv->admin_config);
+    srv->admin_config.server_name = h2o_iovec_init(H2O_STRLIT("sluice-admin"));
+    srv->admin_config.max_request_entity_size = 64 * 1024;
+    srv->admin_host = h2o_config_register_host(&srv->admin_config,
+                                               h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    register_handler(srv, srv->admin_host, 1);
+
+    if ((srv->ssl_ctx = gw_tls_create(gc, errbuf, errlen)) == NULL)
+        goto Fail;
+    if ((srv->listen_fd0 = bind_listener(gc->listen, 1, errbuf, errlen)) < 0 ||
+        (srv->admin_fd0 = bind_listener(gc->admin_listen, 1, errbuf, errlen)) < 0)
+        goto Fail;
+
+    pconf.n = sl_config_passthrough(cfg, "kafka.", &pconf.keys, &pconf.values);
+    pconf.health_topic = gc->topic;
+    pconf.health_interval_ms = (int)gc->kafka_health_interval_ms;
+    pconf.on_delivery = gw_batch_on_delivery;
+    if ((srv->producer = sl_producer_create(&pconf, errbuf, errlen)) == NULL)
+        goto Fail;
+
+    srv->threads = calloc(srv->n_threads, sizeof(gw_thread_t));
+    if (srv->threads == NULL)
+        abort();
+    for (size_t i = 0; i < srv->n_threads; i++)
+        if (thread_init(srv, &srv->threads[i], i, errbuf, errlen) != 0)
+            goto Fail;
+    return srv;
+Fail:
+    gw_server_destroy(srv);
+    return NULL;
+}
+
+int gw_server_start(gw_server_t *srv)
+{
+    for (size_t i = 0; i < srv->n_threads; i++)
+        if (pthread_create(&srv->threads[i].tid, NULL, thread_main, &srv->threads[i]) != 0)
+            return -1;
+    SL_INFO("gateway serving", "listen=%s admin=%s threads=%zu instance=%s", srv->gc->listen,
+            srv->gc->admin_listen, srv->n_threads, srv->instance_id);
+    return 0;
+}
+
+void gw_server_wait_and_drain(gw_server_t *srv)
+{
+    sigset_t set;
+    int sig = 0;
+    struct timespec deadline;
+    long left;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigwait(&set, &sig);
+
+    /* 1. readiness false and new batches refused, 2. stop accepting, 3. wait for in-flight */
+    atomic_store(&srv->draining, 1);
+    SL_INFO("draining", "signal=%s inflight=%ld", sig == SIGINT ? "SIGINT" : "SIGTERM",
+            atomic_load(&srv->inflight));
+    for (size_t i = 0; i < srv->n_threads; i++)
+        h2o_multithread_send_message(&srv->threads[i].control_receiver, &srv->threads[i].drain_msg);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += srv->gc->drain_timeout_ms / 1000;
+    deadline.tv_nsec += (srv->gc->drain_timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&srv->drain_mu);
+    while ((left = atomic_load(&srv->inflight)) > 0 &&
+           pthread_cond_timedwait(&srv->drain_cv, &srv->drain_mu, &deadline) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&srv->drain_mu);
+    left = atomic_load(&srv->inflight);
+    if (left > 0)
+        SL_ERROR("drain timeout: batches still waiting for Kafka", "inflight=%ld", left);
+    else
+        SL_INFO("drained: no batch in flight", NULL);
+
+    /* 4. stop the loops (each gives its last answers a moment to flush) */
+    for (size_t i = 0; i < srv->n_threads; i++)
+        h2o_multithread_send_message(&srv->threads[i].control_receiver, &srv->threads[i].stop_msg);
+    for (size_t i = 0; i < srv->n_threads; i++)
+        pthread_join(srv->threads[i].tid, NULL);
+}
+
+int gw_server_destroy(gw_server_t *srv)
+{
+    int undelivered = 0;
+
+    if (srv == NULL)
+        return 0;
+    if (srv->threads != NULL) {
+        int all_released = 1;
+        for (size_t i = 0; i < srv->n_threads; i++)
+            all_released &= thread_dispose(&srv->threads[i]);
+        if (all_released)
+            free(srv->threads);
+        else
+            abandoned_threads = srv->threads;
+    }
+    undelivered = sl_producer_destroy(srv->producer, (int)srv->gc->flush_timeout_ms);
+    if (srv->listen_fd0 >= 0)
+        close(srv->listen_fd0);
+    if (srv->admin_fd0 >= 0)
+        close(srv->admin_fd0);
+    if (srv->ssl_ctx != NULL)
+        SSL_CTX_free(srv->ssl_ctx);
+    if (srv->host != NULL)
+        h2o_config_dispose(&srv->h2o_config);
+    if (srv->admin_host != NULL)
+        h2o_config_dispose(&srv->admin_config);
+    gw_auth_dispose(&srv->auth);
+    pthread_cond_destroy(&srv->drain_cv);
+    pthread_mutex_destroy(&srv->drain_mu);
+    free(srv);
+    return undelivered;
+}
