@@ -131,6 +131,7 @@ struct gw_thread {
     h2o_multithread_receiver_t done_receiver;    /* batches whose deliveries all arrived */
     h2o_multithread_receiver_t control_receiver; /* drain / stop */
     h2o_multithread_message_t drain_msg, stop_msg;
+    int listen_fd, admin_fd; /* bound by gw_server_create, handed to the loop at start */
     int stop;
     char *scratch; /* gzip inflate buffer, max_decompressed_bytes, used synchronously */
     gw_metrics_t metrics;
@@ -145,7 +146,7 @@ struct gw_server {
     gw_auth_t auth;
     gw_thread_t *threads;
     size_t n_threads;
-    int listen_fd0, admin_fd0; /* bound at create (fails early when the port is taken) */
+    pthread_barrier_t started; /* gw_server_start returns once every loop is listening */
     char instance_id[64];
     _Atomic int draining;
     _Atomic long inflight; /* batches between on_req and their answer (or detach) */

@@ -157,34 +157,13 @@ static int has_connections(h2o_context_t *ctx)
            !h2o_linklist_is_empty(&ctx->http2._conns);
 }
 
-static void *thread_main(void *arg)
+/* Creates the thread's h2o objects. Runs on the loop thread itself: h2o keeps per-thread
+ * allocators (h2o_socket_buffer_prototype is __thread), so a loop's sockets and queue must be
+ * created by the thread that will use them. */
+static void thread_init(gw_thread_t *thr)
 {
-    gw_thread_t *thr = arg;
     gw_server_t *srv = thr->srv;
-    uint64_t stop_deadline = 0;
 
-    gw_current_thread = thr;
-    while (1) {
-        h2o_evloop_run(thr->loop, thr->stop ? 20 : INT32_MAX);
-        if (!thr->stop)
-            continue;
-        /* stopping: give answers already handed to h2o a moment to reach their sockets */
-        if (stop_deadline == 0)
-            stop_deadline = sl_now_ms() + 2000;
-        if (!has_connections(&thr->ctx) || sl_now_ms() > stop_deadline)
-            break;
-    }
-    (void)srv;
-    return NULL;
-}
-
-static int thread_init(gw_server_t *srv, gw_thread_t *thr, size_t idx, char *errbuf,
-                       size_t errlen)
-{
-    int fd, admin_fd;
-
-    thr->srv = srv;
-    thr->idx = idx;
     thr->loop = h2o_evloop_create();
     h2o_context_init(&thr->ctx, thr->loop, &srv->h2o_config);
     h2o_context_init(&thr->admin_ctx, thr->loop, &srv->admin_config);
@@ -197,22 +176,31 @@ static int thread_init(gw_server_t *srv, gw_thread_t *thr, size_t idx, char *err
     thr->accept_ctx.ssl_ctx = srv->ssl_ctx;
     thr->admin_accept_ctx.ctx = &thr->admin_ctx;
     thr->admin_accept_ctx.hosts = srv->admin_config.hosts;
+    thr->listener = start_listener(thr, thr->listen_fd, &thr->accept_ctx);
+    thr->admin_listener = start_listener(thr, thr->admin_fd, &thr->admin_accept_ctx);
+    thr->listen_fd = thr->admin_fd = -1; /* owned by the sockets now */
+}
 
-    if (idx == 0) {
-        fd = srv->listen_fd0;
-        admin_fd = srv->admin_fd0;
-        srv->listen_fd0 = srv->admin_fd0 = -1;
-    } else {
-        if ((fd = bind_listener(srv->gc->listen, 0, errbuf, errlen)) < 0)
-            return -1;
-        if ((admin_fd = bind_listener(srv->gc->admin_listen, 0, errbuf, errlen)) < 0) {
-            close(fd);
-            return -1;
-        }
+static void *thread_main(void *arg)
+{
+    gw_thread_t *thr = arg;
+    gw_server_t *srv = thr->srv;
+    uint64_t stop_deadline = 0;
+
+    gw_current_thread = thr;
+    thread_init(thr);
+    pthread_barrier_wait(&srv->started);
+    while (1) {
+        h2o_evloop_run(thr->loop, thr->stop ? 20 : INT32_MAX);
+        if (!thr->stop)
+            continue;
+        /* stopping: give answers already handed to h2o a moment to reach their sockets */
+        if (stop_deadline == 0)
+            stop_deadline = sl_now_ms() + 2000;
+        if (!has_connections(&thr->ctx) || sl_now_ms() > stop_deadline)
+            break;
     }
-    thr->listener = start_listener(thr, fd, &thr->accept_ctx);
-    thr->admin_listener = start_listener(thr, admin_fd, &thr->admin_accept_ctx);
-    return 0;
+    return NULL;
 }
 
 /* Threads whose contexts still had connections at exit: kept reachable on purpose (the process
@@ -222,6 +210,10 @@ static gw_thread_t *abandoned_threads;
 /* Returns 1 when everything was released, 0 when the thread's h2o state had to be abandoned. */
 static int thread_dispose(gw_thread_t *thr)
 {
+    if (thr->listen_fd >= 0)
+        close(thr->listen_fd);
+    if (thr->admin_fd >= 0)
+        close(thr->admin_fd);
     if (thr->loop == NULL)
         return 1;
     close_listeners(thr);
@@ -267,7 +259,6 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
     if (srv == NULL)
         abort();
     srv->gc = gc;
-    srv->listen_fd0 = srv->admin_fd0 = -1;
     pthread_mutex_init(&srv->drain_mu, NULL);
     pthread_cond_init(&srv->drain_cv, NULL);
     if (gc->instance_id[0] != '\0')
@@ -301,10 +292,6 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
 
     if ((srv->ssl_ctx = gw_tls_create(gc, errbuf, errlen)) == NULL)
         goto Fail;
-    if ((srv->listen_fd0 = bind_listener(gc->listen, 1, errbuf, errlen)) < 0 ||
-        (srv->admin_fd0 = bind_listener(gc->admin_listen, 1, errbuf, errlen)) < 0)
-        goto Fail;
-
     pconf.n = sl_config_passthrough(cfg, "kafka.", &pconf.keys, &pconf.values);
     pconf.health_topic = gc->topic;
     pconf.health_interval_ms = (int)gc->kafka_health_interval_ms;
@@ -315,9 +302,17 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
     srv->threads = calloc(srv->n_threads, sizeof(gw_thread_t));
     if (srv->threads == NULL)
         abort();
-    for (size_t i = 0; i < srv->n_threads; i++)
-        if (thread_init(srv, &srv->threads[i], i, errbuf, errlen) != 0)
+    pthread_barrier_init(&srv->started, NULL, (unsigned)srv->n_threads + 1);
+    for (size_t i = 0; i < srv->n_threads; i++) {
+        gw_thread_t *thr = &srv->threads[i];
+        thr->srv = srv;
+        thr->idx = i;
+        thr->listen_fd = thr->admin_fd = -1;
+        /* the first pair checks that nobody else holds the ports */
+        if ((thr->listen_fd = bind_listener(gc->listen, i == 0, errbuf, errlen)) < 0 ||
+            (thr->admin_fd = bind_listener(gc->admin_listen, i == 0, errbuf, errlen)) < 0)
             goto Fail;
+    }
     return srv;
 Fail:
     gw_server_destroy(srv);
@@ -328,7 +323,8 @@ int gw_server_start(gw_server_t *srv)
 {
     for (size_t i = 0; i < srv->n_threads; i++)
         if (pthread_create(&srv->threads[i].tid, NULL, thread_main, &srv->threads[i]) != 0)
-            return -1;
+            abort(); /* a half-started server cannot be drained; nothing is serving yet */
+    pthread_barrier_wait(&srv->started); /* every loop is listening */
     SL_INFO("gateway serving", "listen=%s admin=%s threads=%zu instance=%s", srv->gc->listen,
             srv->gc->admin_listen, srv->n_threads, srv->instance_id);
     return 0;
@@ -393,10 +389,6 @@ int gw_server_destroy(gw_server_t *srv)
             abandoned_threads = srv->threads;
     }
     undelivered = sl_producer_destroy(srv->producer, (int)srv->gc->flush_timeout_ms);
-    if (srv->listen_fd0 >= 0)
-        close(srv->listen_fd0);
-    if (srv->admin_fd0 >= 0)
-        close(srv->admin_fd0);
     if (srv->ssl_ctx != NULL)
         SSL_CTX_free(srv->ssl_ctx);
     if (srv->host != NULL)
@@ -404,6 +396,8 @@ int gw_server_destroy(gw_server_t *srv)
     if (srv->admin_host != NULL)
         h2o_config_dispose(&srv->admin_config);
     gw_auth_dispose(&srv->auth);
+    if (srv->threads != NULL)
+        pthread_barrier_destroy(&srv->started);
     pthread_cond_destroy(&srv->drain_cv);
     pthread_mutex_destroy(&srv->drain_mu);
     free(srv);

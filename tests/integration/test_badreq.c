@@ -113,13 +113,13 @@ static void post_text_plain_ok(const slt_stack_t *s, slt_ledger_t *led, slt_http
     char *body = slt_batch_body(&b, NULL, &len);
     const char *hdrs[] = {"Content-Type: text/plain;charset=UTF-8", NULL};
     char url[200];
-    slt_http_req_t req = {.method = "POST",
-                          .url = slt_public_url(s, "/v1/batch?write_key=" SLT_WRITE_KEY_B, url,
-                                                sizeof(url)),
-                          .headers = hdrs,
-                          .body = body,
-                          .body_len = len,
-                          .version = v};
+    slt_http_req_t req = {
+        .method = "POST",
+        .url = slt_public_url(s, "/v1/batch?write_key=" SLT_WRITE_KEY_B, url, sizeof(url)),
+        .headers = hdrs,
+        .body = body,
+        .body_len = len,
+        .version = v};
     slt_http_resp_t resp;
     slt_http(&req, &resp);
     char what[96];
@@ -218,8 +218,7 @@ int main(void)
         {"PUT /v1/batch", "PUT", NULL, json_a, good_body, good_len, 405, "method_not_allowed"},
         {"Content-Type image/png", NULL, NULL, png_a, good_body, good_len, 415,
          "unsupported_media_type"},
-        {"Content-Encoding br", NULL, NULL, br_a, good_body, good_len, 415,
-         "unsupported_encoding"},
+        {"Content-Encoding br", NULL, NULL, br_a, good_body, good_len, 415, "unsupported_encoding"},
         {"no write key", NULL, NULL, json_nokey, good_body, good_len, 401, "missing_write_key"},
         {"unknown write key", NULL, NULL, json_badkey, good_body, good_len, 401,
          "unknown_write_key"},
@@ -246,8 +245,8 @@ int main(void)
     /* The gateway survived all of it */
     char url[200];
     slt_http_resp_t resp;
-    SLT_CHECK(slt_http_get(slt_admin_url(&s, "/healthz", url, sizeof(url)), SLT_HTTP_1_1,
-                           &resp) == 200,
+    SLT_CHECK(slt_http_get(slt_admin_url(&s, "/healthz", url, sizeof(url)), SLT_HTTP_1_1, &resp) ==
+                  200,
               "gateway alive after the bad requests (GET /healthz: %ld)", resp.status);
     slt_http_resp_dispose(&resp);
 

@@ -81,8 +81,7 @@ int main(void)
                   "gateway exit after SIGTERM: %s, want exit 0",
                   slt_wait_status_str(s.gateway.exit_status, st, sizeof(st)));
         slt_note("gateway exited (%s) %lld ms after SIGTERM",
-                 slt_wait_status_str(s.gateway.exit_status, st, sizeof(st)),
-                 (long long)exit_ms);
+                 slt_wait_status_str(s.gateway.exit_status, st, sizeof(st)), (long long)exit_ms);
     }
     slt_http_many_join(f.m, resps);
 

@@ -52,6 +52,26 @@ static void post_all_accepted(const slt_stack_t *s, slt_ledger_t *led, const slt
     slt_http_resp_dispose(&resp);
 }
 
+/* Diagnostics: for each batch in flight at the fault, how many of its events reached Kafka. */
+static void report_inflight_in_kafka(const slt_kafka_recs_t *recs, const slt_batch_t *batches,
+                                     const slt_http_resp_t *resps, size_t n)
+{
+    json_t *seen = json_object();
+    for (size_t i = 0; i < recs->n; i++) {
+        const char *eid = slt_kafka_rec_header(&recs->recs[i], "event_id");
+        if (eid)
+            json_object_set_new(seen, eid, json_true());
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t found = 0;
+        for (size_t i = 0; i < slt_batch_len(&batches[k]); i++)
+            found += json_object_get(seen, slt_batch_event_id(&batches[k], i)) != NULL;
+        slt_note("in-flight batch %zu: HTTP %ld, %zu/%zu of its events in Kafka", k,
+                 resps[k].status, found, slt_batch_len(&batches[k]));
+    }
+    json_decref(seen);
+}
+
 int main(void)
 {
     slt_init("test_fatal", 170);
@@ -215,6 +235,7 @@ int main(void)
                 "topic events is readable");
     slt_note("events after recovery: %zu records, %zu accepted events", recs.n, n_now);
     slt_ledger_verify(&now, &recs, t0, t1, NULL);
+    report_inflight_in_kafka(&recs, batches, resps, N_INFLIGHT);
     slt_kafka_recs_dispose(&recs);
 
     /* Resend what was not accepted (in batches of at most 500): then every event exactly once */

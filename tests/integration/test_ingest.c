@@ -58,8 +58,7 @@ static void test_cors(const slt_stack_t *s, slt_http_version_t v)
 {
     char url[200];
     slt_public_url(s, "/v1/batch", url, sizeof(url));
-    const char *hdrs[] = {"Origin: https://shop.example.com",
-                          "Access-Control-Request-Method: POST",
+    const char *hdrs[] = {"Origin: https://shop.example.com", "Access-Control-Request-Method: POST",
                           "Access-Control-Request-Headers: authorization, content-type", NULL};
     slt_http_req_t req = {.method = "OPTIONS", .url = url, .headers = hdrs, .version = v};
     slt_http_resp_t resp;
@@ -70,11 +69,11 @@ static void test_cors(const slt_stack_t *s, slt_http_version_t v)
     char *methods = slt_http_resp_header(&resp, "Access-Control-Allow-Methods");
     char *headers = slt_http_resp_header(&resp, "Access-Control-Allow-Headers");
     char *max_age = slt_http_resp_header(&resp, "Access-Control-Max-Age");
-    SLT_CHECK(origin && (strcmp(origin, "*") == 0 ||
-                         strcmp(origin, "https://shop.example.com") == 0),
+    SLT_CHECK(origin &&
+                  (strcmp(origin, "*") == 0 || strcmp(origin, "https://shop.example.com") == 0),
               "Access-Control-Allow-Origin '%s', want * (the default)", origin ? origin : "(none)");
-    SLT_CHECK(methods && strcasestr(methods, "POST"), "Access-Control-Allow-Methods '%s' lacks POST",
-              methods ? methods : "(none)");
+    SLT_CHECK(methods && strcasestr(methods, "POST"),
+              "Access-Control-Allow-Methods '%s' lacks POST", methods ? methods : "(none)");
     const char *want[] = {"authorization", "content-type", "content-encoding"};
     for (size_t i = 0; i < 3; i++)
         SLT_CHECK(headers && strcasestr(headers, want[i]),
@@ -100,8 +99,7 @@ static void test_full_batches(const slt_stack_t *s, slt_ledger_t *led, slt_http_
         slt_http_resp_t resp;
         slt_post_batch(s, &b, key, SLT_AUTH_BEARER, v, &resp);
         char what[96];
-        snprintf(what, sizeof(what), "%s batch %d of %d events", version_name(v), k,
-                 BATCH_EVENTS);
+        snprintf(what, sizeof(what), "%s batch %d of %d events", version_name(v), k, BATCH_EVENTS);
         if (slt_check_all_accepted(what, &resp, BATCH_EVENTS))
             for (size_t i = 0; i < slt_batch_len(&b); i++)
                 slt_ledger_expect(led, slt_batch_event(&b, i), tenant);
@@ -114,8 +112,8 @@ static void test_full_batches(const slt_stack_t *s, slt_ledger_t *led, slt_http_
 typedef struct {
     long i;
     const char *code;
-    const char *path;        /* NULL: not asserted */
-    int must_echo_event_id;  /* the event had a valid UUID and parses: event_id must be listed */
+    const char *path;       /* NULL: not asserted */
+    int must_echo_event_id; /* the event had a valid UUID and parses: event_id must be listed */
 } want_invalid_t;
 
 static char *make_string(size_t n, char c)
@@ -135,36 +133,33 @@ static void test_mixed_batch(const slt_stack_t *s, slt_ledger_t *led, slt_http_v
     char *big = make_string(33 * 1024, 'x');   /* pushes an event over 32 KiB */
     char *large = make_string(30 * 1024, 'y'); /* an event just under 32 KiB: still valid */
     json_t *ev;
-    slt_batch_add(&b, NULL);                                      /* 0 valid */
-    slt_batch_add(&b, NULL);                                      /* 1 valid */
-    ev = slt_batch_add(&b, "page_view");                          /* 2 no user_id */
+    slt_batch_add(&b, NULL);             /* 0 valid */
+    slt_batch_add(&b, NULL);             /* 1 valid */
+    ev = slt_batch_add(&b, "page_view"); /* 2 no user_id */
     json_object_del(ev, "user_id");
-    slt_batch_add(&b, NULL);                                      /* 3 valid */
-    ev = slt_batch_add(&b, "click");                              /* 4 event_id not a UUID */
+    slt_batch_add(&b, NULL);         /* 3 valid */
+    ev = slt_batch_add(&b, "click"); /* 4 event_id not a UUID */
     json_object_set_new(ev, "event_id", json_string("not-a-uuid"));
-    slt_batch_add(&b, NULL);                                      /* 5 valid */
-    ev = slt_batch_add(&b, "purchase");                           /* 6 ts is a string */
+    slt_batch_add(&b, NULL);            /* 5 valid */
+    ev = slt_batch_add(&b, "purchase"); /* 6 ts is a string */
     json_object_set_new(ev, "ts", json_string("1763999999000"));
-    slt_batch_add(&b, NULL);                                      /* 7 valid */
-    slt_batch_add_value(&b, json_integer(42));                    /* 8 not an object */
-    slt_batch_add(&b, NULL);                                      /* 9 valid */
-    ev = slt_batch_add(&b, "page_view");                          /* 10 over 32 KiB */
+    slt_batch_add(&b, NULL);                   /* 7 valid */
+    slt_batch_add_value(&b, json_integer(42)); /* 8 not an object */
+    slt_batch_add(&b, NULL);                   /* 9 valid */
+    ev = slt_batch_add(&b, "page_view");       /* 10 over 32 KiB */
     json_object_set_new(json_object_get(ev, "properties"), "title", json_string(big));
-    slt_batch_add(&b, NULL);                                      /* 11 valid */
-    ev = slt_batch_add(&b, "page_view");                          /* 12 valid, ~30 KiB */
+    slt_batch_add(&b, NULL);             /* 11 valid */
+    ev = slt_batch_add(&b, "page_view"); /* 12 valid, ~30 KiB */
     json_object_set_new(json_object_get(ev, "properties"), "title", json_string(large));
-    slt_batch_add_value(&b, json_pack("[s]", "an array"));        /* 13 not an object */
-    slt_batch_add(&b, NULL);                                      /* 14 valid */
+    slt_batch_add_value(&b, json_pack("[s]", "an array")); /* 13 not an object */
+    slt_batch_add(&b, NULL);                               /* 14 valid */
     free(big);
     free(large);
 
     static const want_invalid_t want[] = {
-        {2, "missing_field", "user_id", 1},
-        {4, "bad_uuid", "event_id", 0},
-        {6, "bad_type", "ts", 1},
-        {8, "not_object", NULL, 0},
-        {10, "event_too_large", NULL, 0},
-        {13, "not_object", NULL, 0},
+        {2, "missing_field", "user_id", 1}, {4, "bad_uuid", "event_id", 0},
+        {6, "bad_type", "ts", 1},           {8, "not_object", NULL, 0},
+        {10, "event_too_large", NULL, 0},   {13, "not_object", NULL, 0},
     };
     const size_t n_want = sizeof(want) / sizeof(want[0]);
     const size_t n_total = slt_batch_len(&b);
@@ -175,8 +170,8 @@ static void test_mixed_batch(const slt_stack_t *s, slt_ledger_t *led, slt_http_v
               status, resp.status ? resp.body : resp.error);
     slt_batch_resp_t br;
     char err[256];
-    int parsed = status == 200 &&
-                 slt_batch_resp_parse(resp.body, resp.body_len, &br, err, sizeof(err)) == 0;
+    int parsed =
+        status == 200 && slt_batch_resp_parse(resp.body, resp.body_len, &br, err, sizeof(err)) == 0;
     SLT_CHECK(status != 200 || parsed, "mixed batch: %s: %.300s", err, resp.body);
     if (parsed) {
         SLT_CHECK(br.accepted == (long)(n_total - n_want) && br.invalid == (long)n_want &&
@@ -185,8 +180,9 @@ static void test_mixed_batch(const slt_stack_t *s, slt_ledger_t *led, slt_http_v
                   "%zu/0/%zu/0: %.600s",
                   version_name(v), br.accepted, br.duplicate, br.invalid, br.retry,
                   n_total - n_want, n_want, resp.body);
-        SLT_CHECK(br.n_events == n_want, "mixed batch: %zu events listed, want %zu (only the "
-                                          "non-accepted ones): %.600s",
+        SLT_CHECK(br.n_events == n_want,
+                  "mixed batch: %zu events listed, want %zu (only the "
+                  "non-accepted ones): %.600s",
                   br.n_events, n_want, resp.body);
         for (size_t k = 0; k < n_want; k++) {
             const slt_outcome_t *o = slt_batch_resp_find(&br, want[k].i);
@@ -297,8 +293,8 @@ int main(void)
     slt_kafka_recs_t recs;
     SLT_REQUIRE(slt_kafka_consume_all(s.bootstrap, "events", n_expected, 1500, 30000, &recs) == 0,
                 "topic events is readable");
-    slt_note("events: %zu records in %d partitions, %zu events accepted", recs.n,
-             recs.n_partitions, n_expected);
+    slt_note("events: %zu records in %d partitions, %zu events accepted", recs.n, recs.n_partitions,
+             n_expected);
     SLT_CHECK(recs.n == n_expected, "topic events has %zu records, want exactly %zu", recs.n,
               n_expected);
     slt_ledger_verify(&led, &recs, t0, t1, NULL);

@@ -2,6 +2,7 @@
  * redis + dev broker + gateway stack, HTTP via libcurl, Kafka read-back, batches and audit. */
 #include "slt.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
@@ -515,11 +515,21 @@ static char *stack_subst(const slt_stack_t *s, const char *in)
                 if (strncmp(p, names[k], strlen(names[k])) == 0) {
                     skip = strlen(names[k]);
                     switch (k) {
-                    case 0: snprintf(rep, sizeof(rep), "%d", s->http_port); break;
-                    case 1: snprintf(rep, sizeof(rep), "%d", s->admin_port); break;
-                    case 2: snprintf(rep, sizeof(rep), "%d", s->redis_port); break;
-                    case 3: snprintf(rep, sizeof(rep), "%d", s->kafka_port); break;
-                    default: snprintf(rep, sizeof(rep), "%s", s->dir); break;
+                    case 0:
+                        snprintf(rep, sizeof(rep), "%d", s->http_port);
+                        break;
+                    case 1:
+                        snprintf(rep, sizeof(rep), "%d", s->admin_port);
+                        break;
+                    case 2:
+                        snprintf(rep, sizeof(rep), "%d", s->redis_port);
+                        break;
+                    case 3:
+                        snprintf(rep, sizeof(rep), "%d", s->kafka_port);
+                        break;
+                    default:
+                        snprintf(rep, sizeof(rep), "%s", s->dir);
+                        break;
                     }
                 }
         }
@@ -593,8 +603,21 @@ static int start_redis(slt_stack_t *s)
     snprintf(port, sizeof(port), "%d", s->redis_port);
     snprintf(log, sizeof(log), "%s/redis.log", s->dir);
     char *argv[] = {(char *)bin_path("SLT_REDIS_BIN", SLT_REDIS_BIN),
-                    "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", s->dir, "--daemonize", "no", "--logfile", "", NULL};
+                    "--port",
+                    port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    s->dir,
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    "",
+                    NULL};
     if (slt_proc_start(&s->redis, "redis", log, argv) != 0)
         return -1;
     start_wait_t w = {.proc = &s->redis, .port = s->redis_port};
@@ -853,11 +876,13 @@ static void xfer_setup(slt_xfer_t *x, const slt_http_req_t *req)
     CURL *h = x->h;
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (getenv("SLT_CURL_VERBOSE")) /* debugging aid: curl's trace on stderr */
+        curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, req->version == SLT_HTTP_2
-                                                  ? (long)CURL_HTTP_VERSION_2TLS
-                                                  : (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     req->version == SLT_HTTP_2 ? (long)CURL_HTTP_VERSION_2TLS
+                                                : (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -983,10 +1008,14 @@ static void *many_thread(void *arg)
         xfer_setup(x, &m->reqs[i]);
         x->many = m;
         curl_easy_setopt(x->h, CURLOPT_PRIVATE, (void *)x);
-        if (m->reqs[i].version == SLT_HTTP_2)
+        if (m->reqs[i].version == SLT_HTTP_2) {
             curl_easy_setopt(x->h, CURLOPT_PIPEWAIT, 1L);
-        else
+        } else {
+            /* Own connection, closed afterwards: curl would otherwise hand an idle HTTP/1.1
+             * connection to a transfer that asked for HTTP/2 (2TLS only prefers h2). */
             curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT, 1L);
+            curl_easy_setopt(x->h, CURLOPT_FORBID_REUSE, 1L);
+        }
         curl_multi_add_handle(multi, x->h);
     }
     size_t finished = 0;
@@ -1121,10 +1150,10 @@ int slt_kafka_consume_all(const char *bootstrap, const char *topic, size_t expec
     snprintf(group, sizeof(group), "slt-audit-%d-%u", (int)getpid(), slt_rand(1u << 30));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[][2] = {
-        {"bootstrap.servers", bootstrap},  {"group.id", group},
-        {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "true"},  {"auto.offset.reset", "earliest"},
-        {"client.id", "slt-audit"},        {"isolation.level", "read_uncommitted"},
+        {"bootstrap.servers", bootstrap}, {"group.id", group},
+        {"enable.auto.commit", "false"},  {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "true"}, {"auto.offset.reset", "earliest"},
+        {"client.id", "slt-audit"},       {"isolation.level", "read_uncommitted"},
     };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr)) !=
@@ -1261,17 +1290,17 @@ void slt_uuid4(char out[37])
     rand_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 static const char *const g_event_types[] = {"page_view", "click", "add_to_cart", "purchase",
                                             "api_request"};
-static const char *const g_urls[] = {"/", "/pricing", "/docs/getting-started", "/blog/launch",
-                                     "/product/42", "/checkout", "/search?q=socks"};
-static const char *const g_titles[] = {"Home", "Pricing", "Getting started", "We launched",
+static const char *const g_urls[] = {
+    "/",           "/pricing",  "/docs/getting-started", "/blog/launch",
+    "/product/42", "/checkout", "/search?q=socks"};
+static const char *const g_titles[] = {"Home",       "Pricing",  "Getting started", "We launched",
                                        "Wool socks", "Checkout", "Search"};
 
 void slt_batch_init(slt_batch_t *b)
@@ -1319,9 +1348,8 @@ static json_t *make_properties(const char *type)
     }
     /* api_request */
     return json_pack("{s:s, s:s, s:I, s:f}", "endpoint", "/api/v1/items", "method",
-                     slt_rand(3) ? "GET" : "POST", "status",
-                     (json_int_t)(slt_rand(10) ? 200 : 503), "latency_ms",
-                     (double)(1 + slt_rand(4000)) / 8.0);
+                     slt_rand(3) ? "GET" : "POST", "status", (json_int_t)(slt_rand(10) ? 200 : 503),
+                     "latency_ms", (double)(1 + slt_rand(4000)) / 8.0);
 }
 
 json_t *slt_batch_add(slt_batch_t *b, const char *event_type)
@@ -1335,9 +1363,8 @@ json_t *slt_batch_add(slt_batch_t *b, const char *event_type)
     snprintf(session, sizeof(session), "s-%08x", slt_rand(0));
     json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:o}", "event_id", eid, "event_type",
                            type, "ts", (json_int_t)(slt_wall_ms() - slt_rand(5000)), "user_id",
-                           user, "session_id",
-                           slt_rand(10) ? json_string(session) : json_null(), "page_id",
-                           slt_rand(10) ? json_integer(1 + slt_rand(1000)) : json_null(),
+                           user, "session_id", slt_rand(10) ? json_string(session) : json_null(),
+                           "page_id", slt_rand(10) ? json_integer(1 + slt_rand(1000)) : json_null(),
                            "properties", make_properties(type));
     if (!ev)
         abort();
@@ -1433,8 +1460,8 @@ int slt_batch_resp_parse(const char *body, size_t len, slt_batch_resp_t *out, ch
         json_t *e = json_array_get(events, k);
         if (!json_is_object(e) || !json_is_integer(json_object_get(e, "i")) ||
             !json_is_string(json_object_get(e, "status"))) {
-            snprintf(errbuf, errlen, "events[%zu] is not an object with integer i and string status",
-                     k);
+            snprintf(errbuf, errlen,
+                     "events[%zu] is not an object with integer i and string status", k);
             goto Fail;
         }
         slt_outcome_t *o = &out->events[k];
@@ -1503,15 +1530,16 @@ int slt_check_error(const char *what, const slt_http_resp_t *resp, long status, 
 {
     int before = slt_failures();
     if (resp->status != status) {
-        slt_fail_at(__FILE__, __LINE__, "status", "%s: expected HTTP %ld, got %ld%s%s; body: %.300s",
-                    what, status, resp->status, resp->status ? "" : " / transport error: ",
-                    resp->status ? "" : resp->error, resp->body ? resp->body : "");
+        slt_fail_at(__FILE__, __LINE__, "status",
+                    "%s: expected HTTP %ld, got %ld%s%s; body: %.300s", what, status, resp->status,
+                    resp->status ? "" : " / transport error: ", resp->status ? "" : resp->error,
+                    resp->body ? resp->body : "");
         return 0;
     }
     char *ct = slt_http_resp_header(resp, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0)
-        slt_fail_at(__FILE__, __LINE__, "Content-Type", "%s: Content-Type is '%s', want application/json",
-                    what, ct ? ct : "(none)");
+        slt_fail_at(__FILE__, __LINE__, "Content-Type",
+                    "%s: Content-Type is '%s', want application/json", what, ct ? ct : "(none)");
     free(ct);
     char *c = NULL, *d = NULL, err[256];
     if (slt_error_body_parse(resp->body, resp->body_len, &c, &d, err, sizeof(err)) != 0) {
@@ -1589,9 +1617,9 @@ static void ledger_put(json_t *table, const json_t *event, const char *tenant)
         fprintf(stderr, "[slt] ledger: event without a string event_id ignored\n");
         return;
     }
-    json_object_set_new(table, eid,
-                        json_pack("{s:O, s:s, s:i}", "event", (json_t *)event, "tenant", tenant,
-                                  "seen", 0));
+    json_object_set_new(
+        table, eid,
+        json_pack("{s:O, s:s, s:i}", "event", (json_t *)event, "tenant", tenant, "seen", 0));
 }
 
 void slt_ledger_expect(slt_ledger_t *l, const json_t *event, const char *tenant)
@@ -1637,10 +1665,10 @@ size_t slt_ledger_verify(slt_ledger_t *l, const slt_kafka_recs_t *recs, int64_t 
     json_object_foreach(l->expected, k, v) json_object_set_new(v, "seen", json_integer(0));
     json_object_foreach(l->maybe, k, v) json_object_set_new(v, "seen", json_integer(0));
 
-#define PROBLEM(...)                                                                              \
-    do {                                                                                          \
-        if (++problems <= SLT_MAX_REPORTED)                                                       \
-            slt_fail_at(__FILE__, __LINE__, "ledger", __VA_ARGS__);                               \
+#define PROBLEM(...)                                                                               \
+    do {                                                                                           \
+        if (++problems <= SLT_MAX_REPORTED)                                                        \
+            slt_fail_at(__FILE__, __LINE__, "ledger", __VA_ARGS__);                                \
     } while (0)
 
     for (size_t i = 0; i < recs->n; i++) {
@@ -1697,7 +1725,8 @@ size_t slt_ledger_verify(slt_ledger_t *l, const slt_kafka_recs_t *recs, int64_t 
         if (!slt_event_value_matches(r, ev, why, sizeof(why)))
             PROBLEM("event %s: %s", eid, why);
     }
-    json_object_foreach(l->expected, k, v) {
+    json_object_foreach(l->expected, k, v)
+    {
         if (json_integer_value(json_object_get(v, "seen")) == 0)
             PROBLEM("accepted event %s is not in Kafka", k);
     }
@@ -1792,8 +1821,9 @@ int slt_check_all_accepted(const char *what, const slt_http_resp_t *resp, size_t
     int before = slt_failures();
     if (resp->status != 200) {
         slt_fail_at(__FILE__, __LINE__, "status == 200", "%s: HTTP %ld%s%s; body: %.300s", what,
-                    resp->status, resp->status ? "" : ", transport error: ",
-                    resp->status ? "" : resp->error, resp->body ? resp->body : "");
+                    resp->status,
+                    resp->status ? "" : ", transport error: ", resp->status ? "" : resp->error,
+                    resp->body ? resp->body : "");
         return 0;
     }
     char *ct = slt_http_resp_header(resp, "Content-Type");
@@ -1804,14 +1834,14 @@ int slt_check_all_accepted(const char *what, const slt_http_resp_t *resp, size_t
     slt_batch_resp_t br;
     char err[256];
     if (slt_batch_resp_parse(resp->body, resp->body_len, &br, err, sizeof(err)) != 0) {
-        slt_fail_at(__FILE__, __LINE__, "batch response", "%s: %s: %.300s", what, err,
-                    resp->body);
+        slt_fail_at(__FILE__, __LINE__, "batch response", "%s: %s: %.300s", what, err, resp->body);
         return 0;
     }
     if (br.accepted != (long)n || br.duplicate || br.invalid || br.retry || br.n_events)
-        slt_fail_at(__FILE__, __LINE__, "all accepted",
-                    "%s: want {accepted:%zu, duplicate:0, invalid:0, retry:0, events:[]}, got %.400s",
-                    what, n, resp->body);
+        slt_fail_at(
+            __FILE__, __LINE__, "all accepted",
+            "%s: want {accepted:%zu, duplicate:0, invalid:0, retry:0, events:[]}, got %.400s", what,
+            n, resp->body);
     slt_batch_resp_dispose(&br);
     return slt_failures() == before;
 }

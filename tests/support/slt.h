@@ -33,18 +33,18 @@ int slt_finish(void);
 void slt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Non-fatal check: records the failure and continues. */
-#define SLT_CHECK(cond, ...)                                                                      \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            slt_fail_at(__FILE__, __LINE__, #cond, __VA_ARGS__);                                  \
+#define SLT_CHECK(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            slt_fail_at(__FILE__, __LINE__, #cond, __VA_ARGS__);                                   \
     } while (0)
 /* Fatal check: records the failure, tears everything down and exits. */
-#define SLT_REQUIRE(cond, ...)                                                                    \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            slt_fail_at(__FILE__, __LINE__, #cond, __VA_ARGS__);                                  \
-            slt_abort();                                                                          \
-        }                                                                                         \
+#define SLT_REQUIRE(cond, ...)                                                                     \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            slt_fail_at(__FILE__, __LINE__, #cond, __VA_ARGS__);                                   \
+            slt_abort();                                                                           \
+        }                                                                                          \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -161,23 +161,23 @@ typedef enum {
 } slt_http_version_t;
 
 typedef struct {
-    const char *method;          /* "GET", "POST", "PUT", "OPTIONS"...; NULL = POST if body else GET */
+    const char *method; /* "GET", "POST", "PUT", "OPTIONS"...; NULL = POST if body else GET */
     const char *url;
-    const char *const *headers;  /* NULL or NULL-terminated "Name: value" lines */
-    const void *body;            /* NULL for none */
+    const char *const *headers; /* NULL or NULL-terminated "Name: value" lines */
+    const void *body;           /* NULL for none */
     size_t body_len;
-    slt_http_version_t version;  /* 0 = HTTP/1.1 */
-    long timeout_ms;             /* 0 = 30 s */
+    slt_http_version_t version; /* 0 = HTTP/1.1 */
+    long timeout_ms;            /* 0 = 30 s */
 } slt_http_req_t;
 
 typedef struct {
-    long status;            /* 0 when the transfer failed (see curl_code/error) */
-    int curl_code;          /* CURLcode */
-    char error[600];        /* curl's message when curl_code != 0 */
-    long http_version;      /* negotiated: CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_0, ... */
-    char *body;             /* NUL-terminated, malloc'd (never NULL after a request) */
+    long status;       /* 0 when the transfer failed (see curl_code/error) */
+    int curl_code;     /* CURLcode */
+    char error[600];   /* curl's message when curl_code != 0 */
+    long http_version; /* negotiated: CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_0, ... */
+    char *body;        /* NUL-terminated, malloc'd (never NULL after a request) */
     size_t body_len;
-    char *headers;          /* raw response header lines of the final response, malloc'd */
+    char *headers; /* raw response header lines of the final response, malloc'd */
     size_t headers_len;
 } slt_http_resp_t;
 
@@ -284,9 +284,9 @@ typedef struct {
     long i;
     char *event_id; /* NULL when absent */
     char *status;
-    char *code;     /* NULL when absent */
-    char *path;     /* NULL when absent */
-    char *detail;   /* NULL when absent */
+    char *code;   /* NULL when absent */
+    char *path;   /* NULL when absent */
+    char *detail; /* NULL when absent */
 } slt_outcome_t;
 
 typedef struct {

@@ -47,7 +47,10 @@ kc() {
 start_broker() {
     local name=$1
     shift
-    "$BIN" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    # Truncate here, not only in the child's redirection: wait_ready must never see a ready line
+    # left over from an earlier attempt.
+    : >"$WORK/$name.out"
+    "$BIN" "$@" >>"$WORK/$name.out" 2>"$WORK/$name.err" &
     BROKER_PID=$!
     PIDS+=("$BROKER_PID")
 }

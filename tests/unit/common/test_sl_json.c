@@ -77,8 +77,10 @@ typedef struct {
     size_t pos;
 } case_t;
 
+/* clang-format off */
 #define OK(s) {(s), sizeof(s) - 1, NULL, 0}
 #define BAD(s, e, p) {(s), sizeof(s) - 1, (e), (p)}
+/* clang-format on */
 
 static void run_cases(const case_t *c, size_t n)
 {
@@ -87,8 +89,8 @@ static void run_cases(const case_t *c, size_t n)
         const char *err = scan_all(c[i].in, c[i].len, &pos);
         if (c[i].err == NULL) {
             if (err)
-                fail_msg("case %zu %.*s: unexpected error \"%s\" at %zu", i, (int)c[i].len,
-                         c[i].in, err, pos);
+                fail_msg("case %zu %.*s: unexpected error \"%s\" at %zu", i, (int)c[i].len, c[i].in,
+                         err, pos);
             continue;
         }
         if (!err)
@@ -105,11 +107,11 @@ static void test_nested_token_sequence(void **state)
 {
     static const char in[] = "{\"a\":[1,{\"b\":null}],\"c\":\"x\\ny\",\"d\":{}}";
     static const exp_tok_t exp[] = {
-        {SL_JSON_OBJ_BEGIN, 0, 1, NULL},  {SL_JSON_KEY, 1, 4, "a"},
-        {SL_JSON_ARR_BEGIN, 5, 6, NULL},  {SL_JSON_NUMBER, 6, 7, "1"},
-        {SL_JSON_OBJ_BEGIN, 8, 9, NULL},  {SL_JSON_KEY, 9, 12, "b"},
-        {SL_JSON_NULL, 13, 17, NULL},     {SL_JSON_OBJ_END, 17, 18, NULL},
-        {SL_JSON_ARR_END, 18, 19, NULL},  {SL_JSON_KEY, 20, 23, "c"},
+        {SL_JSON_OBJ_BEGIN, 0, 1, NULL},   {SL_JSON_KEY, 1, 4, "a"},
+        {SL_JSON_ARR_BEGIN, 5, 6, NULL},   {SL_JSON_NUMBER, 6, 7, "1"},
+        {SL_JSON_OBJ_BEGIN, 8, 9, NULL},   {SL_JSON_KEY, 9, 12, "b"},
+        {SL_JSON_NULL, 13, 17, NULL},      {SL_JSON_OBJ_END, 17, 18, NULL},
+        {SL_JSON_ARR_END, 18, 19, NULL},   {SL_JSON_KEY, 20, 23, "c"},
         {SL_JSON_STRING, 24, 30, "x\\ny"}, {SL_JSON_KEY, 31, 34, "d"},
         {SL_JSON_OBJ_BEGIN, 35, 36, NULL}, {SL_JSON_OBJ_END, 36, 37, NULL},
         {SL_JSON_OBJ_END, 37, 38, NULL},
@@ -121,11 +123,11 @@ static void test_whitespace_and_spans(void **state)
 {
     static const char in[] = " \t\r\n{ \"k\" :\n[ true , false,-1.5e+3 ] , \"e\":[ ] }\n ";
     static const exp_tok_t exp[] = {
-        {SL_JSON_OBJ_BEGIN, 4, 5, NULL},        {SL_JSON_KEY, 6, 9, "k"},
-        {SL_JSON_ARR_BEGIN, 12, 13, NULL},      {SL_JSON_TRUE, 14, 18, NULL},
-        {SL_JSON_FALSE, 21, 26, NULL},          {SL_JSON_NUMBER, 27, 34, "-1.5e+3"},
-        {SL_JSON_ARR_END, 35, 36, NULL},        {SL_JSON_KEY, 39, 42, "e"},
-        {SL_JSON_ARR_BEGIN, 43, 44, NULL},      {SL_JSON_ARR_END, 45, 46, NULL},
+        {SL_JSON_OBJ_BEGIN, 4, 5, NULL},   {SL_JSON_KEY, 6, 9, "k"},
+        {SL_JSON_ARR_BEGIN, 12, 13, NULL}, {SL_JSON_TRUE, 14, 18, NULL},
+        {SL_JSON_FALSE, 21, 26, NULL},     {SL_JSON_NUMBER, 27, 34, "-1.5e+3"},
+        {SL_JSON_ARR_END, 35, 36, NULL},   {SL_JSON_KEY, 39, 42, "e"},
+        {SL_JSON_ARR_BEGIN, 43, 44, NULL}, {SL_JSON_ARR_END, 45, 46, NULL},
         {SL_JSON_OBJ_END, 47, 48, NULL},
     };
     expect_tokens(LIT(in), exp, sizeof(exp) / sizeof(exp[0]));
@@ -183,10 +185,10 @@ static void test_top_level_scalars(void **state)
         sl_json_tok_t tok;
         const char *text;
     } c[] = {
-        {"0", SL_JSON_NUMBER, "0"},         {" -12.5e-3 ", SL_JSON_NUMBER, "-12.5e-3"},
-        {"\"s\"", SL_JSON_STRING, "s"},     {"\"\"", SL_JSON_STRING, ""},
-        {"true", SL_JSON_TRUE, NULL},       {"false\n", SL_JSON_FALSE, NULL},
-        {"\tnull", SL_JSON_NULL, NULL},     {"[]", SL_JSON_ARR_BEGIN, NULL},
+        {"0", SL_JSON_NUMBER, "0"},      {" -12.5e-3 ", SL_JSON_NUMBER, "-12.5e-3"},
+        {"\"s\"", SL_JSON_STRING, "s"},  {"\"\"", SL_JSON_STRING, ""},
+        {"true", SL_JSON_TRUE, NULL},    {"false\n", SL_JSON_FALSE, NULL},
+        {"\tnull", SL_JSON_NULL, NULL},  {"[]", SL_JSON_ARR_BEGIN, NULL},
         {"{}", SL_JSON_OBJ_BEGIN, NULL},
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -209,13 +211,11 @@ static void test_top_level_scalars(void **state)
 static void test_empty_and_whitespace_only(void **state)
 {
     static const case_t c[] = {
-        BAD("", "unexpected end of input", 0),
-        BAD(" ", "unexpected end of input", 1),
+        BAD("", "unexpected end of input", 0), BAD(" ", "unexpected end of input", 1),
         BAD(" \t\r\n ", "unexpected end of input", 5),
         /* only the four RFC 8259 whitespace bytes count */
-        BAD("\v1", "unexpected character", 0),
-        BAD("\f1", "unexpected character", 0),
-        BAD("\xC2\xA0" "1", "unexpected character", 0),
+        BAD("\v1", "unexpected character", 0), BAD("\f1", "unexpected character", 0),
+        BAD("\xC2\xA0\x31", "unexpected character", 0), /* NBSP then "1" */
     };
     RUN_CASES(c);
 }
@@ -299,9 +299,11 @@ static void test_unexpected_end(void **state)
 static void test_numbers(void **state)
 {
     static const case_t c[] = {
+        /* clang-format off */
         OK("0"), OK("-0"), OK("1"), OK("-1"), OK("10"), OK("0.5"), OK("-0.5"), OK("1e5"),
         OK("1E5"), OK("1e+5"), OK("1e-5"), OK("0e0"), OK("-0.0E-00"), OK("1.5e10"),
         OK("123456789012345678901234567890"), OK("[0,-0,1.25,2e3]"), OK("{\"n\":-7}"),
+        /* clang-format on */
         BAD("01", "invalid number", 1),
         BAD("-01", "invalid number", 2),
         BAD("00", "invalid number", 1),
@@ -334,7 +336,7 @@ static void test_string_escapes(void **state)
         OK("\"\\u0041\\u00e9\\u20AC\\uFFFF\\u0000\""),
         OK("\"\\uD83D\\uDE00\""),
         OK("\"\\udbff\\udfff\""),
-        OK("\"a\x7f" "b\""), /* DEL is not a control character for JSON */
+        OK("\"a\x7f\x62\""), /* "a<DEL>b": DEL is not a control character for JSON */
         BAD("\"\\x\"", "invalid escape", 1),
         BAD("\"\\'\"", "invalid escape", 1),
         BAD("\"\\a\"", "invalid escape", 1),
@@ -388,14 +390,14 @@ static void test_control_and_unterminated(void **state)
 static void test_utf8(void **state)
 {
     static const case_t c[] = {
-        OK("\"\xC2\x80\""),             /* U+0080, smallest 2-byte */
-        OK("\"\xDF\xBF\""),             /* U+07FF */
-        OK("\"\xE0\xA0\x80\""),         /* U+0800, smallest 3-byte */
-        OK("\"\xED\x9F\xBF\""),         /* U+D7FF, just below the surrogates */
-        OK("\"\xEE\x80\x80\""),         /* U+E000, just above */
-        OK("\"\xEF\xBF\xBF\""),         /* U+FFFF */
-        OK("\"\xF0\x90\x80\x80\""),     /* U+10000, smallest 4-byte */
-        OK("\"\xF4\x8F\xBF\xBF\""),     /* U+10FFFF, the last code point */
+        OK("\"\xC2\x80\""),         /* U+0080, smallest 2-byte */
+        OK("\"\xDF\xBF\""),         /* U+07FF */
+        OK("\"\xE0\xA0\x80\""),     /* U+0800, smallest 3-byte */
+        OK("\"\xED\x9F\xBF\""),     /* U+D7FF, just below the surrogates */
+        OK("\"\xEE\x80\x80\""),     /* U+E000, just above */
+        OK("\"\xEF\xBF\xBF\""),     /* U+FFFF */
+        OK("\"\xF0\x90\x80\x80\""), /* U+10000, smallest 4-byte */
+        OK("\"\xF4\x8F\xBF\xBF\""), /* U+10FFFF, the last code point */
         OK("\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xE6\x97\xA5\xE6\x9C\xAC\""),
         BAD("\"\xC0\x80\"", "invalid UTF-8 in string", 1),
         BAD("\"\xC1\xBF\"", "invalid UTF-8 in string", 1),
@@ -656,7 +658,8 @@ static void test_unescape(void **state)
     UNESC("\\uDBFF\\uDFFF", "\xF4\x8F\xBF\xBF");
     UNESC("\\u0000", "\0");
     UNESC("caf\xC3\xA9\\n", "caf\xC3\xA9\n");
-    UNESC("long run before the escape \\t and after it", "long run before the escape \t and after it");
+    UNESC("long run before the escape \\t and after it",
+          "long run before the escape \t and after it");
 }
 
 /* Unvalidated input must not crash or grow: it is passed through as documented. */
@@ -674,7 +677,10 @@ static void test_unescape_unvalidated(void **state)
     assert_memory_equal(out, "\xEF\xBF\xBD", 3);
     n = sl_json_unescape(LIT("\\uD800\\u0041"), out);
     assert_int_equal(n, 4);
-    assert_memory_equal(out, "\xEF\xBF\xBD" "A", 4);
+    assert_memory_equal(out,
+                        "\xEF\xBF\xBD"
+                        "A",
+                        4);
     n = sl_json_unescape(LIT("\\q"), out);
     assert_int_equal(n, 1);
     assert_memory_equal(out, "q", 1);
