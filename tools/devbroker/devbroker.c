@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -323,8 +324,12 @@ static int reserve_listener(uint16_t port, int *fdp, char *errbuf, size_t errlen
         snprintf(errbuf, errlen, "cannot create a socket: %s", strerror(errno));
         return -1;
     }
-    /* As librdkafka does: a restart need not wait for connections in TIME_WAIT. */
+    /* As librdkafka does: a restart need not wait for connections in TIME_WAIT. TCP_NODELAY is
+     * inherited by accepted sockets: the mock broker does not set it, and librdkafka 2.0.2 sends
+     * one ProduceRequest per partition, so Nagle held every response after the first until the
+     * client's delayed ACK (~40 ms per multi-partition batch). */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1 ||
         real_bind(fd, (const struct sockaddr *)&sin, sizeof(sin)) == -1 || listen(fd, 64) == -1) {
         err = errno;
         if (err == EADDRINUSE)
