@@ -17,6 +17,8 @@ struct sl_producer {
     char **keys, **values;
     size_t n;
     pthread_t thread;
+    pthread_t retire_thread; /* flushes and destroys a producer replaced after a fatal error */
+    rd_kafka_t *retiring;    /* its handle, NULL when none */
     _Atomic int stop;
     _Atomic int fatal_seen;
     _Atomic int recreating;
@@ -44,8 +46,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     int is_fatal = 0;
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
         is_fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL ||
-                   rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-                   atomic_load(&p->recreating);
+                   rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
     p->conf.on_delivery(rkm->_private, rkm->err, is_fatal);
 }
 
@@ -145,8 +146,39 @@ static void check_health(sl_producer_t *p, rd_kafka_t *rk, rd_kafka_topic_t *rkt
     atomic_store(&p->why, why);
 }
 
-/* Replaces a producer that hit a fatal error: new handle first, then the old one's messages are
- * purged (their delivery reports say fatal) and it is destroyed. */
+/* How long a replaced producer may take to hear back about requests already sent. */
+#define RETIRE_FLUSH_MS 10000
+
+/* Runs on its own thread so the poll thread keeps serving the new producer. librdkafka has
+ * already purged the old one's queued (never sent) messages; requests in flight still get
+ * their real outcome, so they are waited for, and only what is left at the deadline is purged
+ * (those delivery reports say __PURGE_INFLIGHT: the fate of such a message is unknown). */
+static void *retire_main(void *arg)
+{
+    sl_producer_t *p = arg;
+    rd_kafka_t *old = p->retiring;
+
+    rd_kafka_flush(old, RETIRE_FLUSH_MS);
+    if (rd_kafka_outq_len(old) > 0) {
+        SL_ERROR("kafka: replaced producer still had messages in flight; purging",
+                 "count=%d", rd_kafka_outq_len(old));
+        rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(old, 1000);
+    }
+    rd_kafka_destroy(old);
+    return NULL;
+}
+
+static void retire_join(sl_producer_t *p)
+{
+    if (p->retiring != NULL) {
+        pthread_join(p->retire_thread, NULL);
+        p->retiring = NULL;
+    }
+}
+
+/* Replaces a producer that hit a fatal error: the new handle is swapped in first, so batches
+ * keep flowing, then the old one is retired in the background. */
 static void recreate(sl_producer_t *p)
 {
     char errbuf[512];
@@ -157,18 +189,19 @@ static void recreate(sl_producer_t *p)
     atomic_store(&p->why, "kafka producer recreating after fatal error");
     fresh = producer_new(p, errbuf, sizeof(errbuf));
     if (fresh == NULL) {
-        SL_ERROR("kafka producer recreate failed; will retry", "err=\"%s\"", errbuf);
+        SL_LOG_RATELIMITED(SL_LOG_ERROR, 5000, "kafka producer recreate failed; will retry",
+                           "err=\"%s\"", errbuf);
         return;
     }
+    retire_join(p); /* at most one retiring producer at a time */
     pthread_rwlock_wrlock(&p->lock);
     old = p->rk;
     p->rk = fresh;
     pthread_rwlock_unlock(&p->lock);
 
-    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    while (rd_kafka_outq_len(old) > 0)
-        rd_kafka_poll(old, 50);
-    rd_kafka_destroy(old);
+    p->retiring = old;
+    if (pthread_create(&p->retire_thread, NULL, retire_main, p) != 0)
+        retire_main(p);
     atomic_store(&p->fatal_seen, 0);
     atomic_fetch_add(&p->generation, 1);
     atomic_store(&p->recreating, 0);
@@ -254,6 +287,7 @@ int sl_producer_destroy(sl_producer_t *p, int flush_timeout_ms)
         return 0;
     atomic_store(&p->stop, 1);
     pthread_join(p->thread, NULL);
+    retire_join(p);
     rd_kafka_flush(p->rk, flush_timeout_ms);
     left = rd_kafka_outq_len(p->rk);
     if (left > 0) {

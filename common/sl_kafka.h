@@ -8,9 +8,11 @@
 
 typedef struct sl_producer sl_producer_t;
 
-/* Called on the poll thread once per produced message. `opaque` is the msg_opaque given to
- * rd_kafka_producev; `is_fatal` is set when the message failed because the producer itself
- * failed fatally (the caller answers 503 rather than a per-event retry). Must be quick. */
+/* Called once per produced message, on the poll thread (or on the thread retiring a producer
+ * replaced after a fatal error). `opaque` is the msg_opaque given to rd_kafka_producev;
+ * `is_fatal` is set when the message failed because the producer itself failed fatally. Such a
+ * message was never sent (librdkafka purges the queue on a fatal error) unless err is
+ * RD_KAFKA_RESP_ERR__PURGE_INFLIGHT: then it was sent and its fate is unknown. Must be quick. */
 typedef void (*sl_producer_delivery_cb)(void *opaque, rd_kafka_resp_err_t err, int is_fatal);
 
 typedef struct {

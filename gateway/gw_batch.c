@@ -121,25 +121,34 @@ static int key_from_request(h2o_req_t *req, char *key, size_t cap)
     return 0;
 }
 
-static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, size_t *accepted, size_t *invalid,
-                           size_t *retry, int *fatal)
+typedef struct {
+    size_t accepted, invalid, retry;
+    int nothing_stored_by_fatal; /* every failure was a fatal producer error before sending */
+} gw_outcomes_t;
+
+static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, gw_outcomes_t *o)
 {
-    *accepted = *invalid = *retry = 0;
-    *fatal = 0;
+    int all_failures_unsent_fatal = 1;
+
+    memset(o, 0, sizeof(*o));
     for (size_t i = 0; i < b->n; i++) {
         const gw_slot_t *s = &b->slots[i];
         if (s->batch == NULL) {
-            (*invalid)++;
+            o->invalid++;
         } else if (s->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            (*accepted)++;
+            o->accepted++;
         } else {
-            (*retry)++;
-            *fatal |= s->is_fatal;
+            o->retry++;
+            if (!s->is_fatal || s->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+                all_failures_unsent_fatal = 0;
         }
     }
-    sl_counter_add(&m->events[GW_OUT_ACCEPTED], *accepted);
-    sl_counter_add(&m->events[GW_OUT_INVALID], *invalid);
-    sl_counter_add(&m->events[GW_OUT_RETRY], *retry);
+    /* 503 promises that nothing of the batch was stored: only when no event was accepted and
+     * every failure is known not to have reached Kafka */
+    o->nothing_stored_by_fatal = o->retry > 0 && o->accepted == 0 && all_failures_unsent_fatal;
+    sl_counter_add(&m->events[GW_OUT_ACCEPTED], o->accepted);
+    sl_counter_add(&m->events[GW_OUT_INVALID], o->invalid);
+    sl_counter_add(&m->events[GW_OUT_RETRY], o->retry);
 }
 
 static void append_event_id(sl_buf_t *out, const gw_event_t *ev)
@@ -152,14 +161,13 @@ static void append_event_id(sl_buf_t *out, const gw_event_t *ev)
 }
 
 /* The 200 body: counts, then only the events that were not accepted. */
-static void render_result(gw_batch_t *b, sl_buf_t *out, size_t accepted, size_t invalid,
-                          size_t retry)
+static void render_result(gw_batch_t *b, sl_buf_t *out, const gw_outcomes_t *o)
 {
     gw_metrics_t *m = &b->thr->metrics;
     int first = 1;
 
     sl_buf_printf(out, "{\"accepted\":%zu,\"duplicate\":0,\"invalid\":%zu,\"retry\":%zu,\"events\":[",
-                  accepted, invalid, retry);
+                  o->accepted, o->invalid, o->retry);
     for (size_t i = 0; i < b->n; i++) {
         const gw_slot_t *s = &b->slots[i];
         const gw_event_t *ev = &b->doc.events[i];
@@ -193,22 +201,21 @@ static void batch_finish(gw_batch_t *b)
 {
     gw_server_t *srv = b->srv;
     gw_metrics_t *m = &b->thr->metrics;
-    size_t accepted, invalid, retry;
-    int fatal;
+    gw_outcomes_t o;
 
-    count_outcomes(b, m, &accepted, &invalid, &retry, &fatal);
+    count_outcomes(b, m, &o);
     if (b->produce_ns != 0)
         sl_hist_observe(&m->delivery_latency, (sl_now_ns() - b->produce_ns) / 1000);
     if (b->req == NULL) {
         sl_counter_add(&m->batches_detached, 1);
-    } else if (fatal) {
+    } else if (o.nothing_stored_by_fatal) {
         b->guard->batch = NULL;
         reject(srv, b->req, SL_ERR_PRODUCER_FATAL, NULL);
     } else {
         sl_buf_t out;
         b->guard->batch = NULL;
         sl_buf_init(&out, 256 + b->n * 768);
-        render_result(b, &out, accepted, invalid, retry);
+        render_result(b, &out, &o);
         gw_metrics_count_status(m, 200);
         gw_send_json(b->req, 200, out.data, out.len, 0);
         sl_buf_dispose(&out);
