@@ -151,10 +151,26 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     }
 }
 
-static int has_connections(h2o_context_t *ctx)
+/* 1 when nothing of the context is alive: no HTTP/1 or HTTP/2 connection and no pending timer
+ * (a TLS handshake in progress is in no connection list, only in handshake_timeout). h2o 2.2.5
+ * asserts on disposing a context that is not idle. */
+static int context_is_idle(h2o_context_t *ctx)
 {
-    return !h2o_linklist_is_empty(&ctx->http1._conns) ||
-           !h2o_linklist_is_empty(&ctx->http2._conns);
+    h2o_timeout_t *timeouts[] = {&ctx->zero_timeout,       &ctx->one_sec_timeout,
+                                 &ctx->hundred_ms_timeout, &ctx->handshake_timeout,
+                                 &ctx->http1.req_timeout,  &ctx->http2.idle_timeout,
+                                 &ctx->http2.graceful_shutdown_timeout, &ctx->proxy.io_timeout};
+
+    /* armed by h2o_context_request_shutdown; with no connection left it has nothing to do */
+    if (h2o_linklist_is_empty(&ctx->http2._conns) &&
+        h2o_timeout_is_linked(&ctx->http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&ctx->http2._graceful_shutdown_timeout);
+    if (!h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns))
+        return 0;
+    for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++)
+        if (!h2o_linklist_is_empty(&timeouts[i]->_entries))
+            return 0;
+    return 1;
 }
 
 /* Creates the thread's h2o objects. Runs on the loop thread itself: h2o keeps per-thread
@@ -197,7 +213,8 @@ static void *thread_main(void *arg)
         /* stopping: give answers already handed to h2o a moment to reach their sockets */
         if (stop_deadline == 0)
             stop_deadline = sl_now_ms() + 2000;
-        if (!has_connections(&thr->ctx) || sl_now_ms() > stop_deadline)
+        if ((context_is_idle(&thr->ctx) && context_is_idle(&thr->admin_ctx)) ||
+            sl_now_ms() > stop_deadline)
             break;
     }
     return NULL;
@@ -229,11 +246,8 @@ static int thread_dispose(gw_thread_t *thr)
     thr->scratch = NULL;
     /* let the socket closes above complete */
     h2o_evloop_run(thr->loop, 0);
-    if (has_connections(&thr->ctx) || has_connections(&thr->admin_ctx))
+    if (!context_is_idle(&thr->ctx) || !context_is_idle(&thr->admin_ctx))
         return 0;
-    /* armed by h2o_context_request_shutdown; nothing is left for it to shut down */
-    if (h2o_timeout_is_linked(&thr->ctx.http2._graceful_shutdown_timeout))
-        h2o_timeout_unlink(&thr->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&thr->ctx);
     h2o_context_dispose(&thr->admin_ctx);
     return 1;
