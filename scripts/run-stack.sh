@@ -24,7 +24,9 @@ key=$(cat "$run/dev-write-key")
 
 pids=()
 stop_all() {
-    trap - INT TERM EXIT
+    # a terminal or pipe that went away with the Ctrl-C must not kill us before the children
+    trap '' INT TERM PIPE
+    trap - EXIT
     echo
     echo "stopping the local stack..."
     # reverse start order: the gateway drains first, then the broker, then redis

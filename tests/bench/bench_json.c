@@ -1,5 +1,5 @@
 /* Throughput check for the JSON scanner (not a test: prints numbers, asserts only correctness).
- * Build and run standalone:
+ * Built as the bench_json target (build/release/tests/bench/bench_json), or standalone:
  *   gcc -std=c11 -O2 -D_GNU_SOURCE -Icommon common/sl_json.c tests/bench/bench_json.c \
  *       -o /tmp/bench_json && /tmp/bench_json [iterations] */
 #include <stdio.h>
