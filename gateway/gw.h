@@ -17,8 +17,10 @@ typedef struct {
     int64_t max_events;        /* events per batch */
     uint64_t max_event_bytes;  /* one event's JSON */
     int64_t max_json_depth;
+    uint64_t max_inflight_bytes; /* request memory held by batches waiting for Kafka; past it 429 */
+    int64_t max_streams_per_conn; /* HTTP/2 concurrent requests per connection */
     int64_t drain_timeout_ms;  /* SIGTERM: how long in-flight batches may take */
-    int64_t retry_after_s;     /* Retry-After on 503 */
+    int64_t retry_after_s;     /* Retry-After on 429 and 503 */
     char *instance_id;         /* names this gateway in logs and Kafka headers; default hostname */
     char *tls_cert_file, *tls_key_file;
     char *tls_self_signed_out; /* where to write the generated certificate (PEM), if any */

@@ -29,6 +29,7 @@ struct gw_batch {
     struct batch_guard *guard;     /* in req->pool; NULL once the client went away */
     gw_batch_doc_t doc;            /* events point into req->pool: only read while req != NULL */
     uint64_t start_ns, produce_ns;
+    uint64_t held_bytes;           /* request memory pinned until the answer (take_memory) */
     _Atomic size_t pending;
     size_t n;
     gw_slot_t slots[];
@@ -85,9 +86,9 @@ static void add_cors_headers(h2o_req_t *req)
                    H2O_STRLIT("*"));
 }
 
+/* The caller has already added Access-Control-Allow-Origin (it goes on every answer). */
 static int send_preflight(h2o_req_t *req)
 {
-    add_cors_headers(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"),
                           0, NULL, H2O_STRLIT("POST"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"),
@@ -105,19 +106,6 @@ static int reject(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *de
 {
     gw_metrics_count_status(&gw_current_thread->metrics, sl_err_status(err));
     gw_send_error(srv, req, err, detail);
-    return 0;
-}
-
-/* The write key from the Authorization header or ?write_key=. Returns its length, 0 when the
- * request carries neither, -1 when what it carries is malformed. */
-static int key_from_request(h2o_req_t *req, char *key, size_t cap)
-{
-    h2o_iovec_t auth;
-    if (header_is(req, H2O_TOKEN_AUTHORIZATION, &auth))
-        return gw_auth_from_header(auth.base, auth.len, key, cap);
-    if (req->query_at != SIZE_MAX)
-        return gw_auth_from_query(req->path.base + req->query_at + 1,
-                                  req->path.len - req->query_at - 1, key, cap);
     return 0;
 }
 
@@ -221,6 +209,7 @@ static void batch_finish(gw_batch_t *b)
         sl_buf_dispose(&out);
     }
     sl_hist_observe(&m->request_latency, (sl_now_ns() - b->start_ns) / 1000);
+    atomic_fetch_sub(&srv->inflight_bytes, b->held_bytes);
     free(b);
     gw_inflight_add(srv, -1);
 }
@@ -288,38 +277,65 @@ static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t rece
         batch_finish(b); /* nothing was produced, or every produce call failed at once */
 }
 
-int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req)
+/* The write key the request carries outside its body. Returns 1 with *tenant set, 0 when there
+ * is none (the body may carry one), or answers 401 and returns -1. */
+static int auth_from_request(gw_server_t *srv, h2o_req_t *req, const gw_tenant_t **tenant)
+{
+    char key[256];
+    h2o_iovec_t auth;
+    int key_len;
+
+    if (header_is(req, H2O_TOKEN_AUTHORIZATION, &auth)) {
+        if ((key_len = gw_auth_from_header(auth.base, auth.len, key, sizeof(key))) < 0)
+            return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY,
+                          "Authorization must be Bearer KEY or Basic base64(KEY:)"), -1;
+    } else if (req->query_at != SIZE_MAX) {
+        if ((key_len = gw_auth_from_query(req->path.base + req->query_at + 1,
+                                          req->path.len - req->query_at - 1, key, sizeof(key))) < 0)
+            return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY, "malformed write_key in the query"),
+                   -1;
+    } else {
+        return 0;
+    }
+    if (key_len == 0)
+        return 0;
+    if ((*tenant = gw_auth_lookup(&srv->auth, key, (size_t)key_len)) == NULL)
+        return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY, NULL), -1;
+    return 1;
+}
+
+/* Whether `bytes` more of request memory may be held until Kafka answers (invariant 5: every
+ * batch waiting for Kafka pins its request's pool). Takes the bytes when it may. */
+static int take_memory(gw_server_t *srv, uint64_t bytes)
+{
+    uint64_t now = atomic_fetch_add(&srv->inflight_bytes, bytes) + bytes;
+    if (now <= srv->gc->max_inflight_bytes)
+        return 1;
+    atomic_fetch_sub(&srv->inflight_bytes, bytes);
+    return 0;
+}
+
+/* POST /v1/batch after admission. Returns 1 when the batch went to Kafka (batch_finish answers
+ * later), 0 when it was answered here. */
+static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
 {
     const gw_config_t *gc = srv->gc;
     gw_thread_t *thr = gw_current_thread;
-    uint64_t start_ns = sl_now_ns();
     int64_t received_at = sl_wall_ms();
     gw_parse_limits_t limits = {(size_t)gc->max_events, (size_t)gc->max_event_bytes,
                                 (unsigned)gc->max_json_depth};
     h2o_iovec_t body = req->entity, encoding;
-    char key[256];
-    int key_len;
-    const gw_tenant_t *tenant;
+    const gw_tenant_t *tenant = NULL;
+    uint64_t held = 0;
     gw_batch_doc_t doc;
     gw_batch_t *b;
     sl_err_t err;
     const char *why;
 
-    /* 1. method, admission */
-    add_cors_headers(req);
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
-        return send_preflight(req);
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
-                       H2O_STRLIT("POST, OPTIONS"));
-        return reject(srv, req, SL_ERR_METHOD_NOT_ALLOWED, NULL);
-    }
-    if (atomic_load(&srv->draining))
-        return reject(srv, req, SL_ERR_DRAINING, NULL);
     if (!sl_producer_is_ready(srv->producer, &why))
         return reject(srv, req, SL_ERR_NOT_READY, why);
 
-    /* 2. framing: content type, size, encoding */
+    /* framing: content type, size, encoding */
     if (body.base == NULL)
         body = h2o_iovec_init("", 0);
     sl_counter_add(&thr->metrics.bytes_in, body.len);
@@ -331,47 +347,90 @@ int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req)
         !h2o_lcstris(encoding.base, encoding.len, H2O_STRLIT("gzip")) &&
         !h2o_lcstris(encoding.base, encoding.len, H2O_STRLIT("identity")))
         return reject(srv, req, SL_ERR_UNSUPPORTED_ENCODING, NULL);
+
+    /* a key in the header or query is checked before any decompression or parsing */
+    if (auth_from_request(srv, req, &tenant) < 0)
+        return 0;
+
+    held = body.len;
+    if (!take_memory(srv, held))
+        return reject(srv, req, SL_ERR_OVERLOADED, "too much data waiting for Kafka");
     if (gw_body_is_gzip(body.base, body.len)) { /* by header or by magic bytes (beacons) */
         size_t n;
         if (thr->scratch == NULL && (thr->scratch = malloc(gc->max_decompressed_bytes)) == NULL)
-            return reject(srv, req, SL_ERR_INTERNAL, "out of memory");
+            goto Internal;
         if ((err = gw_body_gunzip(body.base, body.len, thr->scratch, gc->max_decompressed_bytes,
                                   &n)) != SL_ERR_OK)
-            return reject(srv, req, err, NULL);
+            goto Reject;
+        if (!take_memory(srv, n)) {
+            err = SL_ERR_OVERLOADED;
+            goto Reject;
+        }
+        held += n;
         /* the batch outlives this call (its answer waits for Kafka): copy out of scratch */
         body = h2o_strdup(&req->pool, thr->scratch, n);
     }
 
-    /* 3. authentication from the header or query; the body's write_key is read by the parser */
-    if ((key_len = key_from_request(req, key, sizeof(key))) < 0)
-        return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY, "Authorization must be Bearer or Basic");
-
-    /* 4. parse: envelope checks per event, limits */
+    /* parse: envelope checks per event, limits; then the body's write_key if still needed */
     if ((err = gw_parse_batch(body.base, body.len, &limits, pool_alloc, &req->pool, &doc)) !=
-        SL_ERR_OK)
+        SL_ERR_OK) {
+        atomic_fetch_sub(&srv->inflight_bytes, held);
         return reject(srv, req, err, doc.err_detail);
-    if (key_len == 0 && doc.write_key != NULL && doc.write_key_len <= sizeof(key)) {
-        memcpy(key, doc.write_key, doc.write_key_len);
-        key_len = (int)doc.write_key_len;
     }
-    if (key_len == 0)
-        return reject(srv, req, SL_ERR_MISSING_WRITE_KEY, NULL);
-    if ((tenant = gw_auth_lookup(&srv->auth, key, (size_t)key_len)) == NULL)
-        return reject(srv, req, SL_ERR_UNKNOWN_WRITE_KEY, NULL);
+    if (tenant == NULL) {
+        if (doc.write_key == NULL || doc.write_key_len == 0) {
+            err = SL_ERR_MISSING_WRITE_KEY;
+            goto Reject;
+        }
+        if ((tenant = gw_auth_lookup(&srv->auth, doc.write_key, doc.write_key_len)) == NULL) {
+            err = SL_ERR_UNKNOWN_WRITE_KEY;
+            goto Reject;
+        }
+    }
 
-    /* 5. produce, answer when every delivery report is back (batch_finish) */
+    /* produce; batch_finish answers when every delivery report is back */
     b = calloc(1, sizeof(*b) + doc.n_events * sizeof(gw_slot_t));
     if (b == NULL)
-        return reject(srv, req, SL_ERR_INTERNAL, "out of memory");
+        goto Internal;
     b->srv = srv;
     b->thr = thr;
     b->req = req;
     b->doc = doc;
     b->n = doc.n_events;
     b->start_ns = start_ns;
+    b->held_bytes = held;
     b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_req_dispose);
     b->guard->batch = b;
-    gw_inflight_add(srv, 1);
     batch_produce(b, tenant, received_at);
+    return 1;
+
+Internal:
+    err = SL_ERR_INTERNAL;
+Reject:
+    atomic_fetch_sub(&srv->inflight_bytes, held);
+    return reject(srv, req, err, NULL);
+}
+
+int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req)
+{
+    uint64_t start_ns = sl_now_ns();
+
+    add_cors_headers(req); /* on every answer, the preflight's included */
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
+        return send_preflight(req);
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                       H2O_STRLIT("POST, OPTIONS"));
+        return reject(srv, req, SL_ERR_METHOD_NOT_ALLOWED, NULL);
+    }
+    /* counted before the draining flag is read, so the drain never misses a batch */
+    gw_inflight_add(srv, 1);
+    if (atomic_load(&srv->draining)) {
+        reject(srv, req, SL_ERR_DRAINING, NULL);
+        gw_inflight_add(srv, -1);
+        return 0;
+    }
+    if (handle_post(srv, req, start_ns) == 0)
+        gw_inflight_add(srv, -1);
     return 0;
 }

@@ -150,6 +150,7 @@ struct gw_server {
     char instance_id[64];
     _Atomic int draining;
     _Atomic long inflight; /* batches between on_req and their answer (or detach) */
+    _Atomic uint64_t inflight_bytes; /* request bytes pinned by batches waiting for Kafka */
     pthread_mutex_t drain_mu;
     pthread_cond_t drain_cv;
 };

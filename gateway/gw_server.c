@@ -294,6 +294,7 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
     /* h2o answers bodies past its own cap with a bare 413 and closes; below the cap we answer
      * with the JSON 413 that names the limits. Twice our limit keeps the buffering bounded. */
     srv->h2o_config.max_request_entity_size = (size_t)gc->max_body_bytes * 2;
+    srv->h2o_config.http2.max_concurrent_requests_per_connection = (size_t)gc->max_streams_per_conn;
     srv->host = h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")),
                                          65535);
     register_handler(srv, srv->host, 0);

@@ -72,6 +72,10 @@ static void test_cors(const slt_stack_t *s, slt_http_version_t v)
     SLT_CHECK(origin &&
                   (strcmp(origin, "*") == 0 || strcmp(origin, "https://shop.example.com") == 0),
               "Access-Control-Allow-Origin '%s', want * (the default)", origin ? origin : "(none)");
+    /* a repeated allow-origin ("*, *") makes browsers reject the preflight */
+    SLT_CHECK(slt_http_resp_header_count(&resp, "Access-Control-Allow-Origin") == 1,
+              "Access-Control-Allow-Origin appears %d times, want once",
+              slt_http_resp_header_count(&resp, "Access-Control-Allow-Origin"));
     SLT_CHECK(methods && strcasestr(methods, "POST"),
               "Access-Control-Allow-Methods '%s' lacks POST", methods ? methods : "(none)");
     const char *want[] = {"authorization", "content-type", "content-encoding"};

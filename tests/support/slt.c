@@ -973,7 +973,9 @@ void slt_http_resp_dispose(slt_http_resp_t *resp)
     resp->body = resp->headers = NULL;
 }
 
-char *slt_http_resp_header(const slt_http_resp_t *resp, const char *name)
+/* Finds the nth (0-based) line of header `name`; returns its value span or NULL. */
+static const char *find_header(const slt_http_resp_t *resp, const char *name, int nth,
+                               const char **end)
 {
     if (!resp->headers)
         return NULL;
@@ -981,19 +983,35 @@ char *slt_http_resp_header(const slt_http_resp_t *resp, const char *name)
     for (const char *line = resp->headers; *line;) {
         const char *eol = strchr(line, '\n');
         size_t ll = eol ? (size_t)(eol - line) : strlen(line);
-        if (ll > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+        if (ll > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':' && nth-- == 0) {
             const char *v = line + nl + 1, *e = line + ll;
             while (v < e && (*v == ' ' || *v == '\t'))
                 v++;
             while (e > v && isspace((unsigned char)e[-1]))
                 e--;
-            return strndup(v, (size_t)(e - v));
+            *end = e;
+            return v;
         }
         if (!eol)
             break;
         line = eol + 1;
     }
     return NULL;
+}
+
+char *slt_http_resp_header(const slt_http_resp_t *resp, const char *name)
+{
+    const char *end, *v = find_header(resp, name, 0, &end);
+    return v ? strndup(v, (size_t)(end - v)) : NULL;
+}
+
+int slt_http_resp_header_count(const slt_http_resp_t *resp, const char *name)
+{
+    const char *end;
+    int n = 0;
+    while (find_header(resp, name, n, &end) != NULL)
+        n++;
+    return n;
 }
 
 static void *many_thread(void *arg)

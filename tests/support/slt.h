@@ -188,6 +188,8 @@ long slt_http(const slt_http_req_t *req, slt_http_resp_t *resp);
 void slt_http_resp_dispose(slt_http_resp_t *resp);
 /* Value of a response header (case-insensitive name), malloc'd, trimmed; NULL when absent. */
 char *slt_http_resp_header(const slt_http_resp_t *resp, const char *name);
+/* How many times a response header (case-insensitive name) appears. */
+int slt_http_resp_header_count(const slt_http_resp_t *resp, const char *name);
 /* Convenience GET: returns the status; resp filled like slt_http. */
 long slt_http_get(const char *url, slt_http_version_t version, slt_http_resp_t *resp);
 
