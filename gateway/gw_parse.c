@@ -78,6 +78,19 @@ static const char *token_text(const parse_ctx_t *pc, const sl_json_t *j, size_t 
     return out;
 }
 
+/* The current KEY token's name, decoded when it has escapes: "event_\u0069d" must be the
+ * event_id it is to any JSON reader downstream, or an envelope check could be bypassed. Names
+ * longer than the buffer are no known field: they come back as the empty name. */
+static const char *key_name(const sl_json_t *j, char *buf, size_t cap, size_t *len)
+{
+    if (!j->str_has_escapes) {
+        *len = j->str_len;
+        return j->str;
+    }
+    *len = j->str_len < cap ? sl_json_unescape(j->str, j->str_len, buf) : 0;
+    return buf;
+}
+
 static void event_fail(gw_event_t *ev, sl_err_t err, const char *path, const char *detail)
 {
     if (ev->err == SL_ERR_OK) { /* the first problem is the one reported */
@@ -106,14 +119,13 @@ static int parse_event(const parse_ctx_t *pc, sl_json_t *j, gw_event_t *ev)
     sl_json_tok_t t;
 
     while ((t = sl_json_next(j)) == SL_JSON_KEY) {
-        const char *k = j->str;
-        size_t klen = j->str_len;
+        char name[32];
+        size_t klen;
+        const char *k = key_name(j, name, sizeof(name), &klen);
         unsigned bit = 0;
         const char *path = "";
 
-        if (j->str_has_escapes)
-            bit = 0; /* escaped names are never envelope fields: treated as unknown */
-        else if (SL_JSON_EQ(k, klen, "event_id"))
+        if (SL_JSON_EQ(k, klen, "event_id"))
             bit = SEEN_EVENT_ID, path = "event_id";
         else if (SL_JSON_EQ(k, klen, "event_type"))
             bit = SEEN_EVENT_TYPE, path = "event_type";
@@ -283,14 +295,14 @@ sl_err_t gw_parse_batch(const char *body, size_t len, const gw_parse_limits_t *l
         return SL_ERR_NOT_AN_OBJECT;
     }
     while ((t = sl_json_next(&j)) == SL_JSON_KEY) {
-        const char *k = j.str;
-        size_t klen = j.str_len;
-        int escaped = j.str_has_escapes;
+        char name[32];
+        size_t klen;
+        const char *k = key_name(&j, name, sizeof(name), &klen);
 
         t = sl_json_next(&j);
         if (t == SL_JSON_ERROR)
             return malformed(&pc, &j, doc);
-        if (!escaped && SL_JSON_EQ(k, klen, "events")) {
+        if (SL_JSON_EQ(k, klen, "events")) {
             sl_err_t err;
             if (t != SL_JSON_ARR_BEGIN || has_events) {
                 doc->err_detail = has_events ? "\"events\" appears twice"
@@ -302,7 +314,7 @@ sl_err_t gw_parse_batch(const char *body, size_t len, const gw_parse_limits_t *l
                 return err;
             continue;
         }
-        if (!escaped && SL_JSON_EQ(k, klen, "write_key")) {
+        if (SL_JSON_EQ(k, klen, "write_key")) {
             if (t != SL_JSON_STRING) {
                 doc->err_detail = "\"write_key\" must be a string";
                 return SL_ERR_BAD_BATCH_FIELD;
@@ -310,7 +322,7 @@ sl_err_t gw_parse_batch(const char *body, size_t len, const gw_parse_limits_t *l
             doc->write_key = token_text(&pc, &j, &doc->write_key_len);
             continue;
         }
-        if (!escaped && SL_JSON_EQ(k, klen, "sent_at")) {
+        if (SL_JSON_EQ(k, klen, "sent_at")) {
             if (t != SL_JSON_NUMBER || sl_json_to_i64(j.str, j.str_len, &doc->sent_at) != 0 ||
                 doc->sent_at < 0) {
                 doc->err_detail = "\"sent_at\" must be epoch milliseconds";

@@ -214,6 +214,34 @@ static void test_envelope_errors(void **state)
     }
 }
 
+/* A name with escapes is the field it decodes to: otherwise "event_\u0069d" could carry an
+ * unchecked id past the envelope checks to every JSON reader downstream (review finding). */
+static void test_escaped_names_are_decoded(void **state)
+{
+    arena_t a = {0};
+    gw_batch_doc_t doc;
+    const char *body =
+        "{\"\\u0065vents\":["
+        "{\"event_id\":\"" ID1 "\",\"event_type\":\"a\",\"ts\":1,\"user_id\":\"u\","
+        "\"event_\\u0069d\":\"NOT-A-UUID\"},"
+        "{\"event_\\u0069d\":\"" ID2 "\",\"event_type\":\"a\",\"ts\":1,"
+        "\"us\\u0065r_id\":\"u\\u00e9\"},"
+        "{\"event_id\":\"" ID1 "\",\"event_type\":\"a\",\"ts\":1,\"user_id\":\"u\","
+        "\"user_\\u0069d\":\"someone-else\"}]}";
+
+    assert_int_equal(parse(&a, body, &doc), SL_ERR_OK);
+    assert_int_equal(doc.n_events, 3);
+    assert_int_equal(doc.events[0].err, SL_ERR_DUPLICATE_KEY);
+    assert_string_equal(doc.events[0].err_path, "event_id");
+    assert_int_equal(doc.events[1].err, SL_ERR_OK);
+    assert_memory_equal(doc.events[1].event_id, ID2, 36);
+    assert_int_equal(doc.events[1].user_id_len, 3);
+    assert_memory_equal(doc.events[1].user_id, "u\xc3\xa9", 3);
+    assert_int_equal(doc.events[2].err, SL_ERR_DUPLICATE_KEY);
+    assert_string_equal(doc.events[2].err_path, "user_id");
+    arena_free(&a);
+}
+
 static void test_optional_nulls_are_fine(void **state)
 {
     arena_t a = {0};
@@ -336,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_malformed_detail_has_position),
         cmocka_unit_test(test_deep_nesting_is_rejected_without_recursion),
         cmocka_unit_test(test_envelope_errors),
+        cmocka_unit_test(test_escaped_names_are_decoded),
         cmocka_unit_test(test_optional_nulls_are_fine),
         cmocka_unit_test(test_event_limits),
         cmocka_unit_test(test_many_events_grow),
