@@ -19,6 +19,8 @@ struct sl_producer {
     pthread_t thread;
     pthread_t retire_thread; /* flushes and destroys a producer replaced after a fatal error */
     rd_kafka_t *retiring;    /* its handle, NULL when none */
+    _Atomic int retire_done;
+    _Atomic int detached;
     _Atomic int stop;
     _Atomic int fatal_seen;
     _Atomic int recreating;
@@ -43,11 +45,16 @@ static const struct {
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     sl_producer_t *p = opaque;
-    int is_fatal = 0;
-    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    int is_fatal = 0, not_persisted = 0;
+
+    if (atomic_load(&p->detached))
+        return;
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         is_fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL ||
                    rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
-    p->conf.on_delivery(rkm->_private, rkm->err, is_fatal);
+        not_persisted = rd_kafka_message_status(rkm) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+    }
+    p->conf.on_delivery(rkm->_private, rkm->err, is_fatal, not_persisted);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -67,10 +74,23 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
-    sl_log_level_t lvl = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN
-                       : level <= 6 ? SL_LOG_INFO : SL_LOG_DEBUG;
-    SL_LOG_RATELIMITED(lvl, 1000, "librdkafka", "fac=%s text=\"%s\"", fac, buf);
+    char text[512];
+    size_t i;
+
+    /* the text goes inside a quoted logfmt value */
+    for (i = 0; buf[i] != '\0' && i < sizeof(text) - 1; i++)
+        text[i] = buf[i] == '"' ? '\'' : buf[i];
+    text[i] = '\0';
+    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug; one limiter per level so that
+     * chatter never hides an error */
+    if (level <= 3)
+        SL_LOG_RATELIMITED(SL_LOG_ERROR, 1000, "librdkafka", "fac=%s text=\"%s\"", fac, text);
+    else if (level == 4)
+        SL_LOG_RATELIMITED(SL_LOG_WARN, 1000, "librdkafka", "fac=%s text=\"%s\"", fac, text);
+    else if (level <= 6)
+        SL_LOG_RATELIMITED(SL_LOG_INFO, 1000, "librdkafka", "fac=%s text=\"%s\"", fac, text);
+    else
+        SL_LOG_RATELIMITED(SL_LOG_DEBUG, 1000, "librdkafka", "fac=%s text=\"%s\"", fac, text);
 }
 
 static int check_enforced(const char *key, const char *value, char *errbuf, size_t errlen)
@@ -129,7 +149,8 @@ Fail:
 static void check_health(sl_producer_t *p, rd_kafka_t *rk, rd_kafka_topic_t *rkt)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 500);
+    /* short: delivery reports wait while this runs on the poll thread */
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 200);
     const char *why = NULL;
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -166,6 +187,7 @@ static void *retire_main(void *arg)
         rd_kafka_flush(old, 1000);
     }
     rd_kafka_destroy(old);
+    atomic_store(&p->retire_done, 1);
     return NULL;
 }
 
@@ -187,21 +209,27 @@ static void recreate(sl_producer_t *p)
     atomic_store(&p->recreating, 1);
     atomic_store(&p->ready_until_ms, 0);
     atomic_store(&p->why, "kafka producer recreating after fatal error");
+    /* never block the poll thread on a previous retirement: try again on a later turn */
+    if (p->retiring != NULL && !atomic_load(&p->retire_done))
+        return;
+    retire_join(p);
     fresh = producer_new(p, errbuf, sizeof(errbuf));
     if (fresh == NULL) {
         SL_LOG_RATELIMITED(SL_LOG_ERROR, 5000, "kafka producer recreate failed; will retry",
                            "err=\"%s\"", errbuf);
         return;
     }
-    retire_join(p); /* at most one retiring producer at a time */
     pthread_rwlock_wrlock(&p->lock);
     old = p->rk;
     p->rk = fresh;
     pthread_rwlock_unlock(&p->lock);
 
     p->retiring = old;
-    if (pthread_create(&p->retire_thread, NULL, retire_main, p) != 0)
-        retire_main(p);
+    atomic_store(&p->retire_done, 0);
+    if (pthread_create(&p->retire_thread, NULL, retire_main, p) != 0) {
+        retire_main(p); /* no thread to join afterwards */
+        p->retiring = NULL;
+    }
     atomic_store(&p->fatal_seen, 0);
     atomic_fetch_add(&p->generation, 1);
     atomic_store(&p->recreating, 0);
@@ -341,6 +369,18 @@ int sl_producer_queue_len(sl_producer_t *p)
 unsigned sl_producer_generation(sl_producer_t *p)
 {
     return atomic_load(&p->generation);
+}
+
+void sl_producer_purge(sl_producer_t *p)
+{
+    rd_kafka_t *rk = sl_producer_acquire(p);
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    sl_producer_release(p);
+}
+
+void sl_producer_detach(sl_producer_t *p)
+{
+    atomic_store(&p->detached, 1);
 }
 
 int sl_producer_inject_fatal(sl_producer_t *p)

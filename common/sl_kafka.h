@@ -9,11 +9,13 @@
 typedef struct sl_producer sl_producer_t;
 
 /* Called once per produced message, on the poll thread (or on the thread retiring a producer
- * replaced after a fatal error). `opaque` is the msg_opaque given to rd_kafka_producev;
- * `is_fatal` is set when the message failed because the producer itself failed fatally. Such a
- * message was never sent (librdkafka purges the queue on a fatal error) unless err is
- * RD_KAFKA_RESP_ERR__PURGE_INFLIGHT: then it was sent and its fate is unknown. Must be quick. */
-typedef void (*sl_producer_delivery_cb)(void *opaque, rd_kafka_resp_err_t err, int is_fatal);
+ * replaced after a fatal error, or in sl_producer_destroy's flush unless detached). `opaque` is
+ * the msg_opaque given to rd_kafka_producev. On failure, `is_fatal` says the producer itself
+ * failed fatally, and `not_persisted` that librdkafka knows the message was never written
+ * (RD_KAFKA_MSG_STATUS_NOT_PERSISTED); otherwise its fate is unknown (timed out or purged in
+ * flight). Must be quick. */
+typedef void (*sl_producer_delivery_cb)(void *opaque, rd_kafka_resp_err_t err, int is_fatal,
+                                        int not_persisted);
 
 typedef struct {
     const char *const *keys;   /* librdkafka properties (the kafka.* passthrough), may be 0 */
@@ -49,6 +51,14 @@ int sl_producer_queue_len(sl_producer_t *p);
 
 /* How many times the producer was recreated after a fatal error. */
 unsigned sl_producer_generation(sl_producer_t *p);
+
+/* Purges everything the producer holds, queued and in flight: their delivery reports come at
+ * once with __PURGE_QUEUE / __PURGE_INFLIGHT. For a drain that ran out of time. */
+void sl_producer_purge(sl_producer_t *p);
+
+/* From now on delivery reports no longer reach on_delivery (they are dropped). Called before
+ * the receivers of on_delivery go away, so a late report never touches freed memory. */
+void sl_producer_detach(sl_producer_t *p);
 
 /* Test hook: raise a fatal error in the current producer (rd_kafka_test_fatal_error). */
 int sl_producer_inject_fatal(sl_producer_t *p);

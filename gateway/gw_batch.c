@@ -11,12 +11,14 @@
 
 typedef struct gw_batch gw_batch_t;
 
-/* One per produced event: where its delivery report lands. Written by the Kafka poll thread,
- * read by the loop thread after the hand-off message (which orders the two). */
+/* One per produced event: where its delivery report lands. Written by whichever librdkafka
+ * thread delivers the report (or by the loop thread when producev fails at once), read by the
+ * loop thread after the hand-off message (which orders the two). */
 typedef struct {
     gw_batch_t *batch;
     rd_kafka_resp_err_t err;
-    unsigned char is_fatal;
+    unsigned char is_fatal;      /* the producer failed fatally */
+    unsigned char not_persisted; /* librdkafka knows it was never written */
 } gw_slot_t;
 
 /* Lives on the heap because delivery reports can outlive the request; owned by its loop
@@ -127,7 +129,7 @@ static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, gw_outcomes_t *o)
             o->accepted++;
         } else {
             o->retry++;
-            if (!s->is_fatal || s->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+            if (!s->is_fatal || !s->not_persisted)
                 all_failures_unsent_fatal = 0;
         }
     }
@@ -214,13 +216,15 @@ static void batch_finish(gw_batch_t *b)
     gw_inflight_add(srv, -1);
 }
 
-void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal)
+void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal,
+                          int not_persisted)
 {
     gw_slot_t *slot = opaque;
     gw_batch_t *b = slot->batch;
 
     slot->err = err;
     slot->is_fatal = (unsigned char)is_fatal;
+    slot->not_persisted = (unsigned char)not_persisted;
     if (atomic_fetch_sub(&b->pending, 1) == 1)
         h2o_multithread_send_message(&b->thr->done_receiver, &b->msg);
 }
@@ -269,6 +273,7 @@ static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t rece
             rd_kafka_headers_destroy(hdrs);
             slot->err = err;
             slot->is_fatal = err == RD_KAFKA_RESP_ERR__FATAL;
+            slot->not_persisted = 1; /* never handed to librdkafka */
             atomic_fetch_sub(&b->pending, 1);
         }
     }

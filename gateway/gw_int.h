@@ -133,6 +133,7 @@ struct gw_thread {
     h2o_multithread_message_t drain_msg, stop_msg;
     int listen_fd, admin_fd; /* bound by gw_server_create, handed to the loop at start */
     int stop;
+    int released; /* its h2o state was disposed on exit (else abandoned to process exit) */
     char *scratch; /* gzip inflate buffer, max_decompressed_bytes, used synchronously */
     gw_metrics_t metrics;
 };
@@ -147,6 +148,7 @@ struct gw_server {
     gw_thread_t *threads;
     size_t n_threads;
     pthread_barrier_t started; /* gw_server_start returns once every loop is listening */
+    int started_threads;       /* the loops ran (and release their own state on exit) */
     char instance_id[64];
     _Atomic int draining;
     _Atomic long inflight; /* batches between on_req and their answer (or detach) */
@@ -166,7 +168,8 @@ extern _Thread_local gw_thread_t *gw_current_thread;
 
 /* gw_batch.c: POST/OPTIONS /v1/batch, and the Kafka delivery hand-off. */
 int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req);
-void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal);
+void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal,
+                          int not_persisted);
 void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* gw_admin.c: /healthz, /readyz, /metrics, /debug/kafka-fatal. */

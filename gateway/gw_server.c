@@ -173,6 +173,40 @@ static int context_is_idle(h2o_context_t *ctx)
     return 1;
 }
 
+/* Threads whose contexts still had connections at exit: kept reachable on purpose (the process
+ * is about to exit, and h2o 2.2.5 can only dispose a context whose connections are all gone). */
+static gw_thread_t *abandoned_threads;
+
+/* Releases a loop's h2o state, on the loop's own thread (or, for a loop that never started, on
+ * any thread). Returns 1 when everything was released, 0 when the state had to be abandoned. */
+static int thread_dispose(gw_thread_t *thr)
+{
+    if (thr->listen_fd >= 0)
+        close(thr->listen_fd);
+    if (thr->admin_fd >= 0)
+        close(thr->admin_fd);
+    if (thr->loop == NULL)
+        return 1;
+    close_listeners(thr);
+    if (thr->admin_listener != NULL) {
+        h2o_socket_read_stop(thr->admin_listener);
+        h2o_socket_close(thr->admin_listener);
+        thr->admin_listener = NULL;
+    }
+    h2o_multithread_unregister_receiver(thr->queue, &thr->done_receiver);
+    h2o_multithread_unregister_receiver(thr->queue, &thr->control_receiver);
+    h2o_multithread_destroy_queue(thr->queue);
+    free(thr->scratch);
+    thr->scratch = NULL;
+    /* let the socket closes above complete */
+    h2o_evloop_run(thr->loop, 0);
+    if (!context_is_idle(&thr->ctx) || !context_is_idle(&thr->admin_ctx))
+        return 0;
+    h2o_context_dispose(&thr->ctx);
+    h2o_context_dispose(&thr->admin_ctx);
+    return 1;
+}
+
 /* Creates the thread's h2o objects. Runs on the loop thread itself: h2o keeps per-thread
  * allocators (h2o_socket_buffer_prototype is __thread), so a loop's sockets and queue must be
  * created by the thread that will use them. */
@@ -217,40 +251,9 @@ static void *thread_main(void *arg)
             sl_now_ms() > stop_deadline)
             break;
     }
+    /* on this thread: its sockets and buffers belong to this thread's allocators */
+    thr->released = thread_dispose(thr);
     return NULL;
-}
-
-/* Threads whose contexts still had connections at exit: kept reachable on purpose (the process
- * is about to exit, and h2o 2.2.5 can only dispose a context whose connections are all gone). */
-static gw_thread_t *abandoned_threads;
-
-/* Returns 1 when everything was released, 0 when the thread's h2o state had to be abandoned. */
-static int thread_dispose(gw_thread_t *thr)
-{
-    if (thr->listen_fd >= 0)
-        close(thr->listen_fd);
-    if (thr->admin_fd >= 0)
-        close(thr->admin_fd);
-    if (thr->loop == NULL)
-        return 1;
-    close_listeners(thr);
-    if (thr->admin_listener != NULL) {
-        h2o_socket_read_stop(thr->admin_listener);
-        h2o_socket_close(thr->admin_listener);
-        thr->admin_listener = NULL;
-    }
-    h2o_multithread_unregister_receiver(thr->queue, &thr->done_receiver);
-    h2o_multithread_unregister_receiver(thr->queue, &thr->control_receiver);
-    h2o_multithread_destroy_queue(thr->queue);
-    free(thr->scratch);
-    thr->scratch = NULL;
-    /* let the socket closes above complete */
-    h2o_evloop_run(thr->loop, 0);
-    if (!context_is_idle(&thr->ctx) || !context_is_idle(&thr->admin_ctx))
-        return 0;
-    h2o_context_dispose(&thr->ctx);
-    h2o_context_dispose(&thr->admin_ctx);
-    return 1;
 }
 
 void gw_server_block_signals(void)
@@ -274,7 +277,13 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
         abort();
     srv->gc = gc;
     pthread_mutex_init(&srv->drain_mu, NULL);
-    pthread_cond_init(&srv->drain_cv, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a wall-clock step cannot cut the drain */
+        pthread_cond_init(&srv->drain_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     if (gc->instance_id[0] != '\0')
         snprintf(srv->instance_id, sizeof(srv->instance_id), "%s", gc->instance_id);
     else if (gethostname(srv->instance_id, sizeof(srv->instance_id) - 1) != 0)
@@ -340,16 +349,37 @@ int gw_server_start(gw_server_t *srv)
         if (pthread_create(&srv->threads[i].tid, NULL, thread_main, &srv->threads[i]) != 0)
             abort(); /* a half-started server cannot be drained; nothing is serving yet */
     pthread_barrier_wait(&srv->started); /* every loop is listening */
+    srv->started_threads = 1;
     SL_INFO("gateway serving", "listen=%s admin=%s threads=%zu instance=%s", srv->gc->listen,
             srv->gc->admin_listen, srv->n_threads, srv->instance_id);
     return 0;
+}
+
+/* Waits until no batch is in flight or timeout_ms passed. Returns what is still in flight. */
+static long wait_inflight(gw_server_t *srv, int64_t timeout_ms)
+{
+    struct timespec deadline;
+    long left;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&srv->drain_mu);
+    while ((left = atomic_load(&srv->inflight)) > 0 &&
+           pthread_cond_timedwait(&srv->drain_cv, &srv->drain_mu, &deadline) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&srv->drain_mu);
+    return atomic_load(&srv->inflight);
 }
 
 void gw_server_wait_and_drain(gw_server_t *srv)
 {
     sigset_t set;
     int sig = 0;
-    struct timespec deadline;
     long left;
 
     sigemptyset(&set);
@@ -363,25 +393,20 @@ void gw_server_wait_and_drain(gw_server_t *srv)
             atomic_load(&srv->inflight));
     for (size_t i = 0; i < srv->n_threads; i++)
         h2o_multithread_send_message(&srv->threads[i].control_receiver, &srv->threads[i].drain_msg);
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += srv->gc->drain_timeout_ms / 1000;
-    deadline.tv_nsec += (srv->gc->drain_timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
+    if ((left = wait_inflight(srv, srv->gc->drain_timeout_ms)) > 0) {
+        /* out of time: whatever Kafka has not acked is purged, so those batches are answered
+         * (their events "retry") while the loops still run */
+        SL_ERROR("drain timeout: purging what Kafka has not acked", "inflight=%ld", left);
+        sl_producer_purge(srv->producer);
+        if ((left = wait_inflight(srv, 5000)) > 0)
+            SL_ERROR("batches still unanswered after the purge", "inflight=%ld", left);
     }
-    pthread_mutex_lock(&srv->drain_mu);
-    while ((left = atomic_load(&srv->inflight)) > 0 &&
-           pthread_cond_timedwait(&srv->drain_cv, &srv->drain_mu, &deadline) != ETIMEDOUT)
-        ;
-    pthread_mutex_unlock(&srv->drain_mu);
-    left = atomic_load(&srv->inflight);
-    if (left > 0)
-        SL_ERROR("drain timeout: batches still waiting for Kafka", "inflight=%ld", left);
-    else
+    if (left == 0)
         SL_INFO("drained: no batch in flight", NULL);
 
-    /* 4. stop the loops (each gives its last answers a moment to flush) */
+    /* 4. no delivery report may reach a loop from now on; stop the loops (each gives its last
+     * answers a moment to flush and releases its own h2o state) */
+    sl_producer_detach(srv->producer);
     for (size_t i = 0; i < srv->n_threads; i++)
         h2o_multithread_send_message(&srv->threads[i].control_receiver, &srv->threads[i].stop_msg);
     for (size_t i = 0; i < srv->n_threads; i++)
@@ -390,20 +415,25 @@ void gw_server_wait_and_drain(gw_server_t *srv)
 
 int gw_server_destroy(gw_server_t *srv)
 {
-    int undelivered = 0;
+    int undelivered = 0, all_released = 1;
 
     if (srv == NULL)
         return 0;
+    /* the loops have exited: no delivery report may reach them any more */
+    if (srv->producer != NULL) {
+        sl_producer_detach(srv->producer);
+        undelivered = sl_producer_destroy(srv->producer, (int)srv->gc->flush_timeout_ms);
+    }
     if (srv->threads != NULL) {
-        int all_released = 1;
         for (size_t i = 0; i < srv->n_threads; i++)
-            all_released &= thread_dispose(&srv->threads[i]);
+            all_released &= srv->started_threads ? srv->threads[i].released
+                                                  : thread_dispose(&srv->threads[i]);
+        pthread_barrier_destroy(&srv->started);
         if (all_released)
             free(srv->threads);
         else
             abandoned_threads = srv->threads;
     }
-    undelivered = sl_producer_destroy(srv->producer, (int)srv->gc->flush_timeout_ms);
     if (srv->ssl_ctx != NULL)
         SSL_CTX_free(srv->ssl_ctx);
     if (srv->host != NULL)
@@ -411,8 +441,6 @@ int gw_server_destroy(gw_server_t *srv)
     if (srv->admin_host != NULL)
         h2o_config_dispose(&srv->admin_config);
     gw_auth_dispose(&srv->auth);
-    if (srv->threads != NULL)
-        pthread_barrier_destroy(&srv->started);
     pthread_cond_destroy(&srv->drain_cv);
     pthread_mutex_destroy(&srv->drain_mu);
     free(srv);

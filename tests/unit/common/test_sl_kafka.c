@@ -20,9 +20,10 @@ typedef struct {
 
 static dr_counts_t counts;
 
-static void on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal)
+static void on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal, int not_persisted)
 {
     (void)opaque;
+    (void)not_persisted;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
         atomic_fetch_add(&counts.delivered, 1);
     else if (is_fatal)
@@ -120,6 +121,7 @@ static void test_delivery_and_readiness(void **state)
     produce(p, want);
     assert_true(poll_until(delivered_at_least, &want, 10000));
     assert_int_equal(atomic_load(&counts.failed), 0);
+    assert_int_equal(atomic_load(&counts.fatal), 0);
     assert_int_equal(sl_producer_destroy(p, 5000), 0);
 }
 
