@@ -92,8 +92,11 @@ void sl_buf_json_escape(sl_buf_t *b, const char *s, size_t n, size_t max_in)
     static const char hex[] = "0123456789abcdef";
     size_t i, run = 0;
 
-    if (n > max_in)
+    if (n > max_in) { /* cut at a character boundary, not inside a UTF-8 sequence */
         n = max_in;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')

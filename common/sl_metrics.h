@@ -50,7 +50,7 @@ void sl_buf_dispose(sl_buf_t *b);
 void sl_buf_append(sl_buf_t *b, const char *s, size_t n);
 void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as the inside of a JSON string (escaping quotes, backslashes, control bytes),
- * at most max_in input bytes. */
+ * at most max_in input bytes, cut at a UTF-8 character boundary. */
 void sl_buf_json_escape(sl_buf_t *b, const char *s, size_t n, size_t max_in);
 
 /* Prometheus text helpers. `labels` is either NULL or `name="value",...` without braces. */

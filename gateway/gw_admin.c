@@ -11,6 +11,11 @@ int gw_server_is_ready(gw_server_t *srv, const char **why)
         *why = "draining";
         return 0;
     }
+    /* no headroom: 90% of the memory batches may hold while waiting for Kafka is taken */
+    if (atomic_load(&srv->inflight_bytes) > srv->gc->max_inflight_bytes / 10 * 9) {
+        *why = "in-flight batches near gateway.max_inflight_bytes";
+        return 0;
+    }
     return sl_producer_is_ready(srv->producer, why);
 }
 

@@ -17,6 +17,7 @@ typedef struct gw_batch gw_batch_t;
 typedef struct {
     gw_batch_t *batch;
     rd_kafka_resp_err_t err;
+    unsigned char code;          /* sl_err_t of an invalid event (batch == NULL) */
     unsigned char is_fatal;      /* the producer failed fatally */
     unsigned char not_persisted; /* librdkafka knows it was never written */
 } gw_slot_t;
@@ -111,6 +112,11 @@ static int reject(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *de
     return 0;
 }
 
+static sl_err_t retry_code(const gw_slot_t *s)
+{
+    return s->err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? SL_ERR_QUEUE_FULL : SL_ERR_KAFKA_FAILED;
+}
+
 typedef struct {
     size_t accepted, invalid, retry;
     int nothing_stored_by_fatal; /* every failure was a fatal producer error before sending */
@@ -125,10 +131,12 @@ static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, gw_outcomes_t *o)
         const gw_slot_t *s = &b->slots[i];
         if (s->batch == NULL) {
             o->invalid++;
+            sl_counter_add(&m->codes[s->code], 1);
         } else if (s->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             o->accepted++;
         } else {
             o->retry++;
+            sl_counter_add(&m->codes[retry_code(s)], 1);
             if (!s->is_fatal || !s->not_persisted)
                 all_failures_unsent_fatal = 0;
         }
@@ -153,7 +161,6 @@ static void append_event_id(sl_buf_t *out, const gw_event_t *ev)
 /* The 200 body: counts, then only the events that were not accepted. */
 static void render_result(gw_batch_t *b, sl_buf_t *out, const gw_outcomes_t *o)
 {
-    gw_metrics_t *m = &b->thr->metrics;
     int first = 1;
 
     sl_buf_printf(out, "{\"accepted\":%zu,\"duplicate\":0,\"invalid\":%zu,\"retry\":%zu,\"events\":[",
@@ -167,18 +174,14 @@ static void render_result(gw_batch_t *b, sl_buf_t *out, const gw_outcomes_t *o)
         append_event_id(out, ev);
         first = 0;
         if (s->batch == NULL) {
-            sl_counter_add(&m->codes[ev->err], 1);
             sl_buf_printf(out, ",\"status\":\"invalid\",\"code\":\"%s\",\"path\":\"%s\",\"detail\":\"",
                           sl_err_code(ev->err), ev->err_path != NULL ? ev->err_path : "");
             sl_buf_json_escape(out, ev->err_detail, strlen(ev->err_detail), 256);
             sl_buf_append(out, "\"}", 2);
         } else {
-            sl_err_t code = s->err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? SL_ERR_QUEUE_FULL
-                                                                    : SL_ERR_KAFKA_FAILED;
             const char *why = rd_kafka_err2str(s->err);
-            sl_counter_add(&m->codes[code], 1);
             sl_buf_printf(out, ",\"status\":\"retry\",\"code\":\"%s\",\"detail\":\"",
-                          sl_err_code(code));
+                          sl_err_code(retry_code(s)));
             sl_buf_json_escape(out, why, strlen(why), 256);
             sl_buf_append(out, "\"}", 2);
         }
@@ -255,8 +258,10 @@ static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t rece
         rd_kafka_headers_t *hdrs;
         rd_kafka_resp_err_t err;
 
-        if (ev->err != SL_ERR_OK)
+        if (ev->err != SL_ERR_OK) {
+            slot->code = (unsigned char)ev->err;
             continue;
+        }
         slot->batch = b;
         hdrs = rd_kafka_headers_new(4);
         rd_kafka_header_add(hdrs, "event_id", 8, ev->event_id, (ssize_t)ev->event_id_len);

@@ -44,5 +44,7 @@ rc=0
 stack_stop || rc=$?
 [ "$rc" -eq 0 ] || fail "run-stack exited $rc"
 grep -q 'msg="drained' "$work/run/logs/gateway.log" || fail "gateway did not drain"
-if pgrep -f -- "$work/run" >/dev/null; then fail "processes left running: $(pgrep -af -- "$work/run")"; fi
+for pattern in "$work/run" "--listen 127.0.0.1:$STACK_KAFKA_PORT" "127.0.0.1:$STACK_REDIS_PORT"; do
+    if pgrep -f -- "$pattern" >/dev/null; then fail "processes left running: $(pgrep -af -- "$pattern")"; fi
+done
 echo "run-stack e2e: 1 passed, 0 failed"

@@ -50,6 +50,10 @@ static void test_json_escape(void **state)
     sl_buf_json_escape(&b, "abcdef", 6, 3); /* truncated input */
     assert_string_equal(b.data, "abc");
     sl_buf_dispose(&b);
+    sl_buf_init(&b, 256);
+    sl_buf_json_escape(&b, "ab\xc3\xa9z", 5, 3); /* the cut would split the e-acute */
+    assert_string_equal(b.data, "ab");
+    sl_buf_dispose(&b);
 }
 
 static void test_histogram_render(void **state)
