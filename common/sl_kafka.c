@@ -259,6 +259,19 @@ static void *poll_main(void *arg)
     return NULL;
 }
 
+/* Frees the wrapper's own memory (the rd_kafka_t is already gone). */
+static void producer_free(sl_producer_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->keys[i]);
+        free(p->values[i]);
+    }
+    free(p->keys);
+    free(p->values);
+    pthread_rwlock_destroy(&p->lock);
+    free(p);
+}
+
 sl_producer_t *sl_producer_create(const sl_producer_conf_t *conf, char *errbuf, size_t errlen)
 {
     sl_producer_t *p = calloc(1, sizeof(*p));
@@ -295,21 +308,13 @@ sl_producer_t *sl_producer_create(const sl_producer_conf_t *conf, char *errbuf, 
 Fail:
     if (p->rk != NULL)
         rd_kafka_destroy(p->rk);
-    for (i = 0; i < p->n; i++) {
-        free(p->keys[i]);
-        free(p->values[i]);
-    }
-    free(p->keys);
-    free(p->values);
-    pthread_rwlock_destroy(&p->lock);
-    free(p);
+    producer_free(p);
     return NULL;
 }
 
 int sl_producer_destroy(sl_producer_t *p, int flush_timeout_ms)
 {
     int left;
-    size_t i;
 
     if (p == NULL)
         return 0;
@@ -324,14 +329,7 @@ int sl_producer_destroy(sl_producer_t *p, int flush_timeout_ms)
         rd_kafka_poll(p->rk, 0);
     }
     rd_kafka_destroy(p->rk);
-    for (i = 0; i < p->n; i++) {
-        free(p->keys[i]);
-        free(p->values[i]);
-    }
-    free(p->keys);
-    free(p->values);
-    pthread_rwlock_destroy(&p->lock);
-    free(p);
+    producer_free(p);
     return left;
 }
 

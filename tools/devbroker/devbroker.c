@@ -1,6 +1,7 @@
 /* The dev Kafka broker: option parsing, port reservation, the bind() interposition that hands the
  * reserved ports to librdkafka's mock brokers, and the mock cluster's lifecycle. */
 #include "devbroker.h"
+#include "sl_log.h"
 
 #include <ctype.h>
 #include <dlfcn.h>
@@ -29,72 +30,13 @@ struct devbroker {
     rd_kafka_mock_cluster_t *mcluster;
 };
 
-/* ---- logging ---- */
-
-/* Appends s as a quoted logfmt value, escaping quotes and backslashes; control bytes become
- * spaces so one event stays one line. */
-static size_t put_quoted(char *out, size_t cap, size_t n, const char *s)
-{
-    if (n < cap)
-        out[n++] = '"';
-    for (; *s != '\0' && n + 2 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
-        } else {
-            out[n++] = c < 0x20 ? ' ' : (char)c;
-        }
-    }
-    if (n < cap)
-        out[n++] = '"';
-    return n;
-}
-
-void devbroker_log(const char *level, const char *msg, const char *fields, ...)
-{
-    char line[2048];
-    struct timespec ts;
-    struct tm tm;
-    size_t cap = sizeof(line) - 1; /* room for the newline */
-    size_t n;
-    int w;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    w = snprintf(line, cap, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s proc=devbroker msg=",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, level);
-    n = w < 0 ? 0 : ((size_t)w < cap ? (size_t)w : cap - 1);
-    n = put_quoted(line, cap, n, msg);
-    if (fields != NULL && n + 1 < cap) {
-        va_list ap;
-        line[n++] = ' ';
-        va_start(ap, fields);
-        w = vsnprintf(line + n, cap - n, fields, ap);
-        va_end(ap);
-        if (w > 0)
-            n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
-    }
-    line[n++] = '\n';
-    /* One write(2) per line: librdkafka logs from its own threads. */
-    (void)!write(STDERR_FILENO, line, n);
-}
-
-static const char *syslog_level_name(int level)
-{
-    if (level <= 3)
-        return "error";
-    if (level == 4)
-        return "warn";
-    return level <= 6 ? "info" : "debug";
-}
-
-/* librdkafka's log callback, called from its threads. */
+/* librdkafka's log callback, called from its threads; syslog levels mapped onto ours. */
 static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+    sl_log_level_t lvl = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN
+                       : level <= 6 ? SL_LOG_INFO : SL_LOG_DEBUG;
     (void)rk;
-    devbroker_log(syslog_level_name(level), buf, "source=librdkafka fac=%s", fac);
+    SL_LOG(lvl, buf, "source=librdkafka fac=%s", fac);
 }
 
 /* ---- configuration ---- */
@@ -454,10 +396,10 @@ devbroker_t *devbroker_create(const devbroker_config_t *cfg, char *errbuf, size_
             snprintf(errbuf, errlen, "creating topic %s: %s", topic->name, rd_kafka_err2str(err));
             goto Fail;
         }
-        devbroker_log("info", "topic created", "topic=%s partitions=%d replication_factor=%d",
+        SL_INFO("topic created", "topic=%s partitions=%d replication_factor=%d",
                       topic->name, topic->partition_cnt, replication_factor);
     }
-    devbroker_log("info", "mock cluster listening", "bootstrap=%s brokers=%d", actual,
+    SL_INFO("mock cluster listening", "bootstrap=%s brokers=%d", actual,
                   cfg->broker_cnt);
     return db;
 

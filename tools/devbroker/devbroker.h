@@ -56,10 +56,4 @@ int devbroker_print_ready(const devbroker_t *db, FILE *out);
  * half-built objects. */
 void devbroker_destroy(devbroker_t *db);
 
-/* Writes one logfmt line to stderr: `ts=... level=<level> proc=devbroker msg="<msg>" <fields>`.
- * msg is free text (quoted and escaped here); fields is a printf format for extra key=value pairs
- * and may be NULL. Safe from any thread. */
-void devbroker_log(const char *level, const char *msg, const char *fields, ...)
-    __attribute__((format(printf, 3, 4)));
-
 #endif

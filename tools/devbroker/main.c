@@ -1,6 +1,7 @@
 /* sluice-devbroker: command line, signals and lifecycle around devbroker.c. Exit status: 0 after
  * SIGTERM/SIGINT, 1 when the broker cannot start (e.g. the port is taken), 2 on a usage error. */
 #include "devbroker.h"
+#include "sl_log.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int opt, rc, sig;
 
+    sl_log_init(SL_LOG_INFO, "devbroker");
     devbroker_config_init(&cfg);
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -55,16 +57,16 @@ int main(int argc, char **argv)
             return 2;
         }
         if (rc != 0) {
-            devbroker_log("error", errbuf, NULL);
+            SL_ERROR(errbuf, NULL);
             return 2;
         }
     }
     if (optind < argc) {
-        devbroker_log("error", "unexpected argument", "arg=\"%s\"", argv[optind]);
+        SL_ERROR("unexpected argument", "arg=\"%s\"", argv[optind]);
         return 2;
     }
     if (devbroker_config_finish(&cfg, errbuf, sizeof(errbuf)) != 0) {
-        devbroker_log("error", errbuf, NULL);
+        SL_ERROR(errbuf, NULL);
         return 2;
     }
 
@@ -74,27 +76,27 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
-        devbroker_log("error", "cannot block SIGINT/SIGTERM", NULL);
+        SL_ERROR("cannot block SIGINT/SIGTERM", NULL);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
 
     db = devbroker_create(&cfg, errbuf, sizeof(errbuf));
     if (db == NULL) {
-        devbroker_log("error", errbuf, NULL);
+        SL_ERROR(errbuf, NULL);
         return 1;
     }
     if (devbroker_print_ready(db, stdout) != 0) {
-        devbroker_log("error", "cannot write the ready line to stdout", NULL);
+        SL_ERROR("cannot write the ready line to stdout", NULL);
         goto Fail;
     }
     if (sigwait(&sigs, &sig) != 0) {
-        devbroker_log("error", "sigwait failed", NULL);
+        SL_ERROR("sigwait failed", NULL);
         goto Fail;
     }
-    devbroker_log("info", "shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    SL_INFO("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     devbroker_destroy(db);
-    devbroker_log("info", "stopped", NULL);
+    SL_INFO("stopped", NULL);
     return 0;
 
 Fail:
