@@ -27,6 +27,8 @@
     X(DRAINING, "draining", 503, 1, "gateway is shutting down")                                   \
     X(NOT_READY, "not_ready", 503, 1, "gateway is not ready")                                     \
     X(PRODUCER_FATAL, "producer_fatal", 503, 1, "Kafka producer failed; batch not stored")        \
+    X(DEDUP_UNAVAILABLE, "dedup_unavailable", 503, 1,                                             \
+      "dedup store unreachable (policy closed); batch not stored")                                \
     X(OVERLOADED, "overloaded", 429, 1, "pipeline saturated")                                     \
     X(INTERNAL, "internal", 500, 1, "internal error")                                             \
     /* per-event codes (status "invalid", or "retry" when retryable) */                           \
@@ -38,7 +40,11 @@
     X(DUPLICATE_KEY, "duplicate_key", 200, 0, "a field appears twice")                            \
     X(BAD_VALUE, "bad_value", 200, 0, "field value out of range")                                 \
     X(KAFKA_FAILED, "kafka_failed", 200, 1, "write to Kafka failed")                              \
-    X(QUEUE_FULL, "queue_full", 200, 1, "producer queue full")
+    X(QUEUE_FULL, "queue_full", 200, 1, "producer queue full")                                    \
+    X(ID_CONFLICT, "id_conflict", 200, 0,                                                         \
+      "this event_id was accepted earlier with a different payload")                              \
+    X(IN_FLIGHT, "in_flight", 200, 1,                                                             \
+      "the same event_id is being written by another request; resend later")
 
 typedef enum {
 #define SL_ERR_ENUM(e, code, status, retry, msg) SL_ERR_##e,

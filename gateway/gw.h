@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dedup.h"
 #include "sl_config.h"
 
 typedef struct {
@@ -30,10 +31,11 @@ typedef struct {
     int64_t flush_timeout_ms;  /* producer flush at shutdown */
     int log_level;
     int debug_fault_injection; /* enables POST /debug/kafka-fatal on the admin listener */
+    dedup_settings_t dedup;    /* dedup.*, redis.* (dedup's own table) */
 } gw_config_t;
 
-/* Registers the gateway's keys (gateway.*, tls.*, auth.*, producer.*, log.*, debug.*) and the
- * kafka.* passthrough into cfg, with defaults applied to *gc. */
+/* Registers the gateway's keys (gateway.*, tls.*, auth.*, producer.*, log.*, debug.*), dedup's
+ * (dedup.*, redis.*) and the kafka.* passthrough into cfg, with defaults applied to *gc. */
 int gw_config_register(sl_config_t *cfg, gw_config_t *gc, char *errbuf, size_t errlen);
 
 typedef struct gw_server gw_server_t;

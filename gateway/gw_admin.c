@@ -5,10 +5,26 @@
 #include "gw_int.h"
 #include "sl_log.h"
 
+/* What this loop thread's Redis connection says about dedup: "off", "ok" or "degraded". */
+static const char *dedup_state(const gw_server_t *srv)
+{
+    const gw_thread_t *thr = gw_current_thread;
+    if (srv->dedup == NULL)
+        return "off";
+    return thr != NULL && thr->dedup != NULL && dedup_thread_redis_up(thr->dedup) ? "ok"
+                                                                                 : "degraded";
+}
+
 int gw_server_is_ready(gw_server_t *srv, const char **why)
 {
     if (atomic_load(&srv->draining)) {
         *why = "draining";
+        return 0;
+    }
+    /* with dedup fail-closed, a loop without Redis answers every batch 503 */
+    if (srv->dedup != NULL && srv->gc->dedup.policy == DEDUP_FAIL_CLOSED &&
+        strcmp(dedup_state(srv), "ok") != 0) {
+        *why = "redis unavailable (dedup.policy=closed)";
         return 0;
     }
     /* no headroom: 90% of the memory batches may hold while waiting for Kafka is taken */
@@ -21,15 +37,16 @@ int gw_server_is_ready(gw_server_t *srv, const char **why)
 
 static int send_readyz(gw_server_t *srv, h2o_req_t *req)
 {
-    const char *why = NULL;
+    const char *why = NULL, *dedup = dedup_state(srv);
     char body[256];
     int n;
 
     if (gw_server_is_ready(srv, &why)) {
-        n = snprintf(body, sizeof(body), "{\"ready\":true}");
+        n = snprintf(body, sizeof(body), "{\"ready\":true,\"dedup\":\"%s\"}", dedup);
         gw_send_json(req, 200, body, (size_t)n, 0);
     } else {
-        n = snprintf(body, sizeof(body), "{\"ready\":false,\"reason\":\"%s\"}", why);
+        n = snprintf(body, sizeof(body), "{\"ready\":false,\"reason\":\"%s\",\"dedup\":\"%s\"}",
+                     why, dedup);
         gw_send_json(req, 503, body, (size_t)n, (int)srv->gc->retry_after_s);
     }
     return 0;
@@ -92,6 +109,16 @@ static void render_metrics(gw_server_t *srv, sl_buf_t *b)
         hists[t] = &srv->threads[t].metrics.delivery_latency;
     sl_prom_hist(b, "sluice_kafka_delivery_seconds",
                  "first produce to last delivery report, per batch", hists, nt);
+    for (size_t t = 0; t < nt; t++)
+        hists[t] = &srv->threads[t].metrics.dedup_claim_latency;
+    sl_prom_hist(b, "sluice_dedup_claim_seconds",
+                 "Redis claim round trip per batch (one pipeline)", hists, nt);
+    sl_prom_header(b, "sluice_dedup_degraded_events_total", "counter",
+                   "events produced while Redis was unreachable (Bloom filter only)");
+    sl_prom_value(b, "sluice_dedup_degraded_events_total", NULL, SUM(srv, dedup_degraded_events));
+    sl_prom_header(b, "sluice_dedup_refused_batches_total", "counter",
+                   "batches answered 503: Redis unreachable and dedup.policy=closed");
+    sl_prom_value(b, "sluice_dedup_refused_batches_total", NULL, SUM(srv, dedup_refused_batches));
     sl_prom_header(b, "sluice_kafka_queue_messages", "gauge", "messages held by the producer");
     sl_prom_value(b, "sluice_kafka_queue_messages", NULL,
                   (uint64_t)sl_producer_queue_len(srv->producer));

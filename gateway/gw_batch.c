@@ -1,6 +1,7 @@
 /* POST /v1/batch: the request path, top to bottom. Each step either answers the request or
- * hands on; the last one produces every valid event to Kafka and the answer is sent when the
- * last delivery report comes back to this loop thread. */
+ * hands on: framing, authentication, parse, dedup claim (Redis, async), produce (Kafka, async);
+ * the answer is sent when the last delivery report comes back to this loop thread, after the
+ * dedup commit is sent. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,18 +12,23 @@
 
 typedef struct gw_batch gw_batch_t;
 
-/* One per produced event: where its delivery report lands. Written by whichever librdkafka
- * thread delivers the report (or by the loop thread when producev fails at once), read by the
- * loop thread after the hand-off message (which orders the two). */
+/* Where an event stands. Decided before Kafka (invalid, duplicate, in flight elsewhere), or
+ * SLOT_KAFKA: produced, and its delivery report decides accepted or retry. */
+enum { SLOT_KAFKA = GW_OUT__COUNT };
+
+/* One per event. For SLOT_KAFKA events it is the delivery opaque: written by whichever
+ * librdkafka thread delivers the report (or by the loop thread when producev fails at once),
+ * read by the loop thread after the hand-off message (which orders the two). */
 typedef struct {
     gw_batch_t *batch;
     rd_kafka_resp_err_t err;
-    unsigned char code;          /* sl_err_t of an invalid event (batch == NULL) */
+    unsigned char state;         /* gw_outcome_t, or SLOT_KAFKA */
+    unsigned char code;          /* sl_err_t behind a non-accepted outcome (0: none) */
     unsigned char is_fatal;      /* the producer failed fatally */
     unsigned char not_persisted; /* librdkafka knows it was never written */
 } gw_slot_t;
 
-/* Lives on the heap because delivery reports can outlive the request; owned by its loop
+/* Lives on the heap because Redis and Kafka answers can outlive the request; owned by its loop
  * thread, freed in batch_finish. */
 struct gw_batch {
     h2o_multithread_message_t msg; /* "all deliveries arrived", sent to thr->done_receiver */
@@ -31,15 +37,22 @@ struct gw_batch {
     h2o_req_t *req;                /* NULL once the client went away */
     struct batch_guard *guard;     /* in req->pool; NULL once the client went away */
     gw_batch_doc_t doc;            /* events point into req->pool: only read while req != NULL */
-    uint64_t start_ns, produce_ns;
+    const gw_tenant_t *tenant;
+    int64_t received_at;
+    uint64_t start_ns, claim_ns, produce_ns;
     uint64_t held_bytes;           /* request memory pinned until the answer (take_memory) */
+    dedup_claim_t *claim;          /* NULL without dedup */
+    dedup_item_t *items;           /* per event; event ids copied into `ids` (outlive req) */
+    char *ids;
+    int degraded;                  /* Redis could not answer: dedup by the Bloom filter only */
+    int refused;                   /* Redis could not answer and the policy is closed */
     _Atomic size_t pending;
     size_t n;
     gw_slot_t slots[];
 };
 
 /* Allocated in the request's pool: its dispose runs when h2o frees the request, so a batch
- * still waiting for Kafka learns that there is nobody left to answer. */
+ * still waiting for Redis or Kafka learns that there is nobody left to answer. */
 struct batch_guard {
     gw_batch_t *batch;
 };
@@ -117,36 +130,50 @@ static sl_err_t retry_code(const gw_slot_t *s)
     return s->err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? SL_ERR_QUEUE_FULL : SL_ERR_KAFKA_FAILED;
 }
 
+/* The final outcome of a slot, and the code behind it. */
+static gw_outcome_t slot_outcome(const gw_slot_t *s, sl_err_t *code)
+{
+    if (s->state != SLOT_KAFKA) {
+        *code = (sl_err_t)s->code;
+        return (gw_outcome_t)s->state;
+    }
+    if (s->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        *code = SL_ERR_OK;
+        return GW_OUT_ACCEPTED;
+    }
+    *code = retry_code(s);
+    return GW_OUT_RETRY;
+}
+
 typedef struct {
-    size_t accepted, invalid, retry;
+    size_t n[GW_OUT__COUNT];
     int nothing_stored_by_fatal; /* every failure was a fatal producer error before sending */
 } gw_outcomes_t;
 
 static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, gw_outcomes_t *o)
 {
-    int all_failures_unsent_fatal = 1;
+    int all_failures_unsent_fatal = 1, any_failure = 0;
 
     memset(o, 0, sizeof(*o));
     for (size_t i = 0; i < b->n; i++) {
         const gw_slot_t *s = &b->slots[i];
-        if (s->batch == NULL) {
-            o->invalid++;
-            sl_counter_add(&m->codes[s->code], 1);
-        } else if (s->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            o->accepted++;
-        } else {
-            o->retry++;
-            sl_counter_add(&m->codes[retry_code(s)], 1);
+        sl_err_t code;
+        gw_outcome_t out = slot_outcome(s, &code);
+        o->n[out]++;
+        if (code != SL_ERR_OK)
+            sl_counter_add(&m->codes[code], 1);
+        if (s->state == SLOT_KAFKA && out == GW_OUT_RETRY) {
+            any_failure = 1;
             if (!s->is_fatal || !s->not_persisted)
                 all_failures_unsent_fatal = 0;
         }
     }
     /* 503 promises that nothing of the batch was stored: only when no event was accepted and
      * every failure is known not to have reached Kafka */
-    o->nothing_stored_by_fatal = o->retry > 0 && o->accepted == 0 && all_failures_unsent_fatal;
-    sl_counter_add(&m->events[GW_OUT_ACCEPTED], o->accepted);
-    sl_counter_add(&m->events[GW_OUT_INVALID], o->invalid);
-    sl_counter_add(&m->events[GW_OUT_RETRY], o->retry);
+    o->nothing_stored_by_fatal =
+        any_failure && o->n[GW_OUT_ACCEPTED] == 0 && all_failures_unsent_fatal;
+    for (int k = 0; k < GW_OUT__COUNT; k++)
+        sl_counter_add(&m->events[k], o->n[k]);
 }
 
 static void append_event_id(sl_buf_t *out, const gw_event_t *ev)
@@ -158,52 +185,87 @@ static void append_event_id(sl_buf_t *out, const gw_event_t *ev)
     sl_buf_append(out, "\"", 1);
 }
 
+static void append_detail(sl_buf_t *out, const char *detail)
+{
+    sl_buf_append(out, ",\"detail\":\"", 11);
+    sl_buf_json_escape(out, detail, strlen(detail), 256);
+    sl_buf_append(out, "\"", 1);
+}
+
 /* The 200 body: counts, then only the events that were not accepted. */
 static void render_result(gw_batch_t *b, sl_buf_t *out, const gw_outcomes_t *o)
 {
     int first = 1;
 
-    sl_buf_printf(out, "{\"accepted\":%zu,\"duplicate\":0,\"invalid\":%zu,\"retry\":%zu,\"events\":[",
-                  o->accepted, o->invalid, o->retry);
+    sl_buf_printf(out,
+                  "{\"accepted\":%zu,\"duplicate\":%zu,\"invalid\":%zu,\"retry\":%zu,\"events\":[",
+                  o->n[GW_OUT_ACCEPTED], o->n[GW_OUT_DUPLICATE], o->n[GW_OUT_INVALID],
+                  o->n[GW_OUT_RETRY]);
     for (size_t i = 0; i < b->n; i++) {
         const gw_slot_t *s = &b->slots[i];
         const gw_event_t *ev = &b->doc.events[i];
-        if (s->batch != NULL && s->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        sl_err_t code;
+        gw_outcome_t out_i = slot_outcome(s, &code);
+
+        if (out_i == GW_OUT_ACCEPTED)
             continue;
         sl_buf_printf(out, "%s{\"i\":%zu", first ? "" : ",", i);
-        append_event_id(out, ev);
         first = 0;
-        if (s->batch == NULL) {
-            sl_buf_printf(out, ",\"status\":\"invalid\",\"code\":\"%s\",\"path\":\"%s\",\"detail\":\"",
-                          sl_err_code(ev->err), ev->err_path != NULL ? ev->err_path : "");
-            sl_buf_json_escape(out, ev->err_detail, strlen(ev->err_detail), 256);
-            sl_buf_append(out, "\"}", 2);
-        } else {
-            const char *why = rd_kafka_err2str(s->err);
-            sl_buf_printf(out, ",\"status\":\"retry\",\"code\":\"%s\",\"detail\":\"",
-                          sl_err_code(retry_code(s)));
-            sl_buf_json_escape(out, why, strlen(why), 256);
-            sl_buf_append(out, "\"}", 2);
+        append_event_id(out, ev);
+        switch (out_i) {
+        case GW_OUT_INVALID:
+            sl_buf_printf(out, ",\"status\":\"invalid\",\"code\":\"%s\",\"path\":\"%s\"",
+                          sl_err_code(code), ev->err_path != NULL ? ev->err_path : "");
+            append_detail(out, ev->err_detail);
+            break;
+        case GW_OUT_DUPLICATE:
+            sl_buf_append(out, ",\"status\":\"duplicate\"", 21);
+            if (code != SL_ERR_OK) { /* id_conflict: same id, different payload */
+                sl_buf_printf(out, ",\"code\":\"%s\"", sl_err_code(code));
+                append_detail(out, sl_err_message(code));
+            }
+            break;
+        default:
+            sl_buf_printf(out, ",\"status\":\"retry\",\"code\":\"%s\"", sl_err_code(code));
+            append_detail(out, s->state == SLOT_KAFKA ? rd_kafka_err2str(s->err)
+                                                     : sl_err_message(code));
+            break;
         }
+        sl_buf_append(out, "}", 1);
     }
     sl_buf_append(out, "]}", 2);
 }
 
-/* Runs on the owning loop thread once no delivery report is outstanding. */
+/* Commits what Kafka acked and releases the other leases (invariant 3: a failed write never
+ * marks an event as seen). */
+static void batch_finish_dedup(gw_batch_t *b)
+{
+    unsigned char stored[b->n > 0 ? b->n : 1];
+
+    if (b->claim == NULL)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        stored[i] = b->slots[i].state == SLOT_KAFKA && b->slots[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    dedup_finish(b->thr->dedup, b->claim, stored);
+    b->claim = NULL;
+}
+
+/* Runs on the owning loop thread once no Redis or Kafka answer is outstanding. */
 static void batch_finish(gw_batch_t *b)
 {
     gw_server_t *srv = b->srv;
     gw_metrics_t *m = &b->thr->metrics;
     gw_outcomes_t o;
 
+    batch_finish_dedup(b);
     count_outcomes(b, m, &o);
     if (b->produce_ns != 0)
         sl_hist_observe(&m->delivery_latency, (sl_now_ns() - b->produce_ns) / 1000);
     if (b->req == NULL) {
         sl_counter_add(&m->batches_detached, 1);
-    } else if (o.nothing_stored_by_fatal) {
+    } else if (b->refused || o.nothing_stored_by_fatal) {
         b->guard->batch = NULL;
-        reject(srv, b->req, SL_ERR_PRODUCER_FATAL, NULL);
+        reject(srv, b->req, b->refused ? SL_ERR_DEDUP_UNAVAILABLE : SL_ERR_PRODUCER_FATAL, NULL);
     } else {
         sl_buf_t out;
         b->guard->batch = NULL;
@@ -215,6 +277,8 @@ static void batch_finish(gw_batch_t *b)
     }
     sl_hist_observe(&m->request_latency, (sl_now_ns() - b->start_ns) / 1000);
     atomic_fetch_sub(&srv->inflight_bytes, b->held_bytes);
+    free(b->items);
+    free(b->ids);
     free(b);
     gw_inflight_add(srv, -1);
 }
@@ -242,14 +306,23 @@ void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     }
 }
 
-/* Produces every valid event with its headers; slots of invalid events keep batch == NULL. */
-static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t received_at)
+/* Produces every SLOT_KAFKA event with its headers. Needs the request (event bytes live in its
+ * pool): a batch whose client went away before this point is finished without producing. */
+static void batch_produce(gw_batch_t *b)
 {
     gw_server_t *srv = b->srv;
     char received[24];
-    int received_len = snprintf(received, sizeof(received), "%lld", (long long)received_at);
-    rd_kafka_t *rk = sl_producer_acquire(srv->producer);
+    int received_len = snprintf(received, sizeof(received), "%lld", (long long)b->received_at);
+    rd_kafka_t *rk;
 
+    if (b->req == NULL) { /* nothing was promised: leases are released, nothing is written */
+        for (size_t i = 0; i < b->n; i++)
+            if (b->slots[i].state == SLOT_KAFKA)
+                b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_OK;
+        batch_finish(b);
+        return;
+    }
+    rk = sl_producer_acquire(srv->producer);
     atomic_store(&b->pending, 1); /* held by this function until every produce call is made */
     b->produce_ns = sl_now_ns();
     for (size_t i = 0; i < b->n; i++) {
@@ -258,16 +331,15 @@ static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t rece
         rd_kafka_headers_t *hdrs;
         rd_kafka_resp_err_t err;
 
-        if (ev->err != SL_ERR_OK) {
-            slot->code = (unsigned char)ev->err;
+        if (slot->state != SLOT_KAFKA)
             continue;
-        }
-        slot->batch = b;
-        hdrs = rd_kafka_headers_new(4);
+        hdrs = rd_kafka_headers_new(5);
         rd_kafka_header_add(hdrs, "event_id", 8, ev->event_id, (ssize_t)ev->event_id_len);
-        rd_kafka_header_add(hdrs, "tenant", 6, tenant->tenant, -1);
+        rd_kafka_header_add(hdrs, "tenant", 6, b->tenant->tenant, -1);
         rd_kafka_header_add(hdrs, "received_at", 11, received, received_len);
         rd_kafka_header_add(hdrs, "gateway", 7, srv->instance_id, -1);
+        if (b->claim != NULL)
+            rd_kafka_header_add(hdrs, "dedup", 5, b->degraded ? "degraded" : "redis", -1);
         atomic_fetch_add(&b->pending, 1);
         err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(srv->gc->topic),
                                 RD_KAFKA_V_KEY(ev->user_id, ev->user_id_len),
@@ -285,6 +357,92 @@ static void batch_produce(gw_batch_t *b, const gw_tenant_t *tenant, int64_t rece
     sl_producer_release(srv->producer);
     if (atomic_fetch_sub(&b->pending, 1) == 1)
         batch_finish(b); /* nothing was produced, or every produce call failed at once */
+}
+
+/* The dedup verdicts are in (Redis answered, or the policy decided without it). */
+static void on_claimed(void *arg, dedup_claim_t *claim, int degraded, int refused)
+{
+    gw_batch_t *b = arg;
+    gw_metrics_t *m = &b->thr->metrics;
+
+    b->claim = claim;
+    b->degraded = degraded;
+    b->refused = refused;
+    sl_hist_observe(&m->dedup_claim_latency, (sl_now_ns() - b->claim_ns) / 1000);
+    if (refused) {
+        sl_counter_add(&m->dedup_refused_batches, 1);
+        batch_finish(b);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        gw_slot_t *slot = &b->slots[i];
+        switch (b->items[i].verdict) {
+        case DEDUP_NEW:
+            break;
+        case DEDUP_DEGRADED:
+            sl_counter_add(&m->dedup_degraded_events, 1);
+            break;
+        case DEDUP_DUPLICATE:
+            slot->state = GW_OUT_DUPLICATE, slot->code = SL_ERR_OK;
+            break;
+        case DEDUP_CONFLICT:
+            slot->state = GW_OUT_DUPLICATE, slot->code = SL_ERR_ID_CONFLICT;
+            break;
+        case DEDUP_IN_FLIGHT:
+            slot->state = GW_OUT_RETRY, slot->code = SL_ERR_IN_FLIGHT;
+            break;
+        case DEDUP_SKIP:
+            break; /* invalid: its slot already says so */
+        }
+    }
+    batch_produce(b);
+}
+
+/* Builds the batch: a slot per event (invalid ones decided now) and, with dedup, an item per
+ * event with its own copy of the event id (the claim can outlive the request). */
+static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_doc_t *doc,
+                             int with_dedup)
+{
+    size_t n = doc->n_events, ids_len = 0;
+    gw_batch_t *b = calloc(1, sizeof(*b) + n * sizeof(gw_slot_t));
+    char *p;
+
+    if (b == NULL)
+        return NULL;
+    b->srv = srv;
+    b->thr = gw_current_thread;
+    b->req = req;
+    b->doc = *doc;
+    b->n = n;
+    for (size_t i = 0; i < n; i++) {
+        const gw_event_t *ev = &doc->events[i];
+        b->slots[i].batch = b;
+        if (ev->err != SL_ERR_OK)
+            b->slots[i].state = GW_OUT_INVALID, b->slots[i].code = (unsigned char)ev->err;
+        else
+            b->slots[i].state = SLOT_KAFKA, ids_len += ev->event_id_len;
+    }
+    if (!with_dedup)
+        return b;
+    b->items = calloc(n > 0 ? n : 1, sizeof(dedup_item_t));
+    p = b->ids = malloc(ids_len > 0 ? ids_len : 1);
+    if (b->items == NULL || b->ids == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const gw_event_t *ev = &doc->events[i];
+        dedup_item_t *it = &b->items[i];
+        if (b->slots[i].state != SLOT_KAFKA) {
+            it->verdict = DEDUP_SKIP;
+            continue;
+        }
+        memcpy(p, ev->event_id, ev->event_id_len);
+        it->event_id = p;
+        it->event_id_len = ev->event_id_len;
+        it->fingerprint = dedup_fingerprint(ev->raw, ev->raw_len);
+        it->verdict = DEDUP_NEW;
+        p += ev->event_id_len;
+    }
+    return b;
 }
 
 /* The write key the request carries outside its body. Returns 1 with *tenant set, 0 when there
@@ -398,20 +556,21 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
         }
     }
 
-    /* produce; batch_finish answers when every delivery report is back */
-    b = calloc(1, sizeof(*b) + doc.n_events * sizeof(gw_slot_t));
-    if (b == NULL)
+    /* dedup claim, then produce; batch_finish answers when every delivery report is back */
+    if ((b = batch_new(srv, req, &doc, srv->dedup != NULL)) == NULL)
         goto Internal;
-    b->srv = srv;
-    b->thr = thr;
-    b->req = req;
-    b->doc = doc;
-    b->n = doc.n_events;
+    b->tenant = tenant;
+    b->received_at = received_at;
     b->start_ns = start_ns;
     b->held_bytes = held;
     b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_req_dispose);
     b->guard->batch = b;
-    batch_produce(b, tenant, received_at);
+    if (b->items != NULL) {
+        b->claim_ns = sl_now_ns();
+        dedup_claim(thr->dedup, tenant->tenant, b->items, b->n, on_claimed, b);
+    } else {
+        batch_produce(b);
+    }
     return 1;
 
 Internal:

@@ -52,7 +52,8 @@ static const sl_cfg_field_t gw_fields[] = {
 int gw_config_register(sl_config_t *cfg, gw_config_t *gc, char *errbuf, size_t errlen)
 {
     if (sl_config_add_section(cfg, "gateway", gw_fields, sizeof(gw_fields) / sizeof(gw_fields[0]),
-                              gc, errbuf, errlen) != 0)
+                              gc, errbuf, errlen) != 0 ||
+        dedup_config_register(cfg, &gc->dedup, errbuf, errlen) != 0)
         return -1;
     return sl_config_add_passthrough(cfg, "kafka.",
                                      "librdkafka producer properties, e.g. "

@@ -10,6 +10,7 @@
 #include <h2o.h>
 #include <openssl/ssl.h>
 
+#include "dedup.h"
 #include "gw.h"
 #include "sl_err.h"
 #include "sl_kafka.h"
@@ -109,6 +110,9 @@ typedef struct {
     sl_counter_t codes[SL_ERR__COUNT];       /* whole-request errors and per-event codes */
     sl_counter_t bytes_in;
     sl_counter_t batches_detached;           /* client went away before the answer */
+    sl_counter_t dedup_degraded_events;      /* produced with Redis unreachable (Bloom only) */
+    sl_counter_t dedup_refused_batches;      /* 503: Redis unreachable, policy closed */
+    sl_hist_t dedup_claim_latency;
     sl_hist_t request_latency;
     sl_hist_t delivery_latency;
 } gw_metrics_t;
@@ -135,6 +139,7 @@ struct gw_thread {
     int stop;
     int released; /* its h2o state was disposed on exit (else abandoned to process exit) */
     char *scratch; /* gzip inflate buffer, max_decompressed_bytes, used synchronously */
+    dedup_thread_t *dedup; /* this loop's Redis connection, NULL without dedup */
     gw_metrics_t metrics;
 };
 
@@ -144,6 +149,7 @@ struct gw_server {
     h2o_hostconf_t *host, *admin_host;
     SSL_CTX *ssl_ctx;
     sl_producer_t *producer;
+    dedup_t *dedup; /* NULL when dedup.enabled is false */
     gw_auth_t auth;
     gw_thread_t *threads;
     size_t n_threads;

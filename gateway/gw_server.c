@@ -193,6 +193,8 @@ static int thread_dispose(gw_thread_t *thr)
         h2o_socket_close(thr->admin_listener);
         thr->admin_listener = NULL;
     }
+    dedup_thread_destroy(thr->dedup);
+    thr->dedup = NULL;
     h2o_multithread_unregister_receiver(thr->queue, &thr->done_receiver);
     h2o_multithread_unregister_receiver(thr->queue, &thr->control_receiver);
     h2o_multithread_destroy_queue(thr->queue);
@@ -226,6 +228,8 @@ static void thread_init(gw_thread_t *thr)
     thr->accept_ctx.ssl_ctx = srv->ssl_ctx;
     thr->admin_accept_ctx.ctx = &thr->admin_ctx;
     thr->admin_accept_ctx.hosts = srv->admin_config.hosts;
+    if (srv->dedup != NULL)
+        thr->dedup = dedup_thread_create(srv->dedup, thr->loop);
     thr->listener = start_listener(thr, thr->listen_fd, &thr->accept_ctx);
     thr->admin_listener = start_listener(thr, thr->admin_fd, &thr->admin_accept_ctx);
     thr->listen_fd = thr->admin_fd = -1; /* owned by the sockets now */
@@ -316,6 +320,12 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
 
     if ((srv->ssl_ctx = gw_tls_create(gc, errbuf, errlen)) == NULL)
         goto Fail;
+    if (gc->dedup.enabled) {
+        dedup_conf_t dconf;
+        if (dedup_conf_from_settings(&gc->dedup, &dconf, errbuf, errlen) != 0 ||
+            (srv->dedup = dedup_create(&dconf, errbuf, errlen)) == NULL)
+            goto Fail;
+    }
     pconf.n = sl_config_passthrough(cfg, "kafka.", &pconf.keys, &pconf.values);
     pconf.health_topic = gc->topic;
     pconf.health_interval_ms = (int)gc->kafka_health_interval_ms;
@@ -440,6 +450,7 @@ int gw_server_destroy(gw_server_t *srv)
         h2o_config_dispose(&srv->h2o_config);
     if (srv->admin_host != NULL)
         h2o_config_dispose(&srv->admin_config);
+    dedup_destroy(srv->dedup);
     gw_auth_dispose(&srv->auth);
     pthread_cond_destroy(&srv->drain_cv);
     pthread_mutex_destroy(&srv->drain_mu);

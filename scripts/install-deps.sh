@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     # build
     gcc make cmake pkg-config
-    libh2o-evloop-dev librdkafka-dev libssl-dev zlib1g-dev
+    libc6-dev libh2o-evloop-dev librdkafka-dev libhiredis-dev libssl-dev zlib1g-dev
     # tests
     libcmocka-dev libcurl4-openssl-dev libjansson-dev
     # the local stack and the third-party clients it is checked with

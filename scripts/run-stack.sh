@@ -65,6 +65,7 @@ setsid "$build/gateway/sluice-gateway" \
     --set "gateway.listen=0.0.0.0:$https_port" \
     --set "gateway.admin_listen=127.0.0.1:$admin_port" \
     --set "kafka.bootstrap.servers=127.0.0.1:$kafka_port" \
+    --set "redis.address=127.0.0.1:$redis_port" \
     --set "auth.write_keys=$key:dev" \
     --set "tls.self_signed_out=$run/tls/selfsigned.pem" \
     2>"$run/logs/gateway.log" &

@@ -468,6 +468,9 @@ static const char *const slt_gateway_default_sets[] = {
     "gateway.listen=127.0.0.1:{http_port}",
     "gateway.admin_listen=127.0.0.1:{admin_port}",
     "kafka.bootstrap.servers=127.0.0.1:{kafka_port}",
+    "redis.address=127.0.0.1:{redis_port}",
+    /* small enough for the machine, still exercising the real sizing */
+    "dedup.bloom_expected=1000000",
     "gateway.threads=2",
     "auth.write_keys=" SLT_WRITE_KEY_A ":" SLT_TENANT_A "," SLT_WRITE_KEY_B ":" SLT_TENANT_B,
     "log.level=info",
