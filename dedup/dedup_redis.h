@@ -51,7 +51,7 @@ typedef struct {
 typedef void (*dedup_redis_cb)(void *arg, const char *err, redisReply **replies, size_t n);
 
 /* Creates the connection object and starts connecting (non-blocking); conf's strings are copied.
- * Never NULL (aborts on OOM). */
+ * Never NULL (aborts on OOM). The process must ignore SIGPIPE: hiredis writes with write(2). */
 dedup_redis_t *dedup_redis_create(h2o_evloop_t *loop, const dedup_redis_conf_t *conf);
 /* Fails every pending pipeline ("disconnected", each callback once, before this returns),
  * closes, frees. Accepts NULL. Not from inside a pipeline callback (asserted). Call it before

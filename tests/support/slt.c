@@ -602,7 +602,8 @@ static int cond_ready(void *arg)
 static int start_redis(slt_stack_t *s)
 {
     char port[16], log[600];
-    s->redis_port = slt_free_port();
+    if (s->redis_port == 0) /* a restart keeps its port */
+        s->redis_port = slt_free_port();
     snprintf(port, sizeof(port), "%d", s->redis_port);
     snprintf(log, sizeof(log), "%s/redis.log", s->dir);
     char *argv[] = {(char *)bin_path("SLT_REDIS_BIN", SLT_REDIS_BIN),
@@ -644,7 +645,9 @@ static int start_broker(slt_stack_t *s)
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->kafka_port);
     snprintf(s->bootstrap, sizeof(s->bootstrap), "127.0.0.1:%d", s->kafka_port);
     snprintf(log, sizeof(log), "%s/devbroker.log", s->dir);
-    char *argv[] = {(char *)bin, "--listen", listen, NULL};
+    char control[600];
+    snprintf(control, sizeof(control), "%s/devbroker.ctl", s->dir);
+    char *argv[] = {(char *)bin, "--listen", listen, "--control", control, NULL};
     if (slt_proc_start(&s->broker, "devbroker", log, argv) != 0)
         return -1;
     start_wait_t w = {.proc = &s->broker, .needle = "devbroker ready"};
@@ -679,7 +682,7 @@ int slt_gateway_start(slt_stack_t *s)
     }
     argv[a] = NULL;
     char log[600];
-    snprintf(log, sizeof(log), "%s/gateway.log", s->dir);
+    snprintf(log, sizeof(log), "%s/%s.log", s->dir, s->gateway_name[0] ? s->gateway_name : "gateway");
     int rc = slt_proc_start(&s->gateway, "gateway", log, argv);
     for (size_t i = 0; i < n_def; i++)
         free(owned[i]);
@@ -713,6 +716,54 @@ int slt_gateway_start(slt_stack_t *s)
 int slt_gateway_stop(slt_stack_t *s, int timeout_ms)
 {
     return slt_proc_stop(&s->gateway, timeout_ms);
+}
+
+int slt_second_gateway_start(const slt_stack_t *s, slt_stack_t *s2, const char *name)
+{
+    *s2 = *s;
+    memset(&s2->gateway, 0, sizeof(s2->gateway));
+    snprintf(s2->gateway_name, sizeof(s2->gateway_name), "%s", name);
+    s2->http_port = slt_free_port();
+    s2->admin_port = slt_free_port();
+    s2->is_registered = 0;
+    return slt_gateway_start(s2);
+}
+
+int slt_redis_kill(slt_stack_t *s)
+{
+    if (slt_proc_signal(&s->redis, SIGKILL) != 0)
+        return -1;
+    return slt_proc_wait(&s->redis, 10000) ? 0 : -1;
+}
+
+int slt_redis_restart(slt_stack_t *s)
+{
+    return start_redis(s);
+}
+
+typedef struct {
+    const slt_stack_t *s;
+    const char *needle;
+} control_wait_t;
+
+static int cond_control_logged(void *arg)
+{
+    control_wait_t *w = arg;
+    return slt_proc_log_contains(&w->s->broker, w->needle);
+}
+
+int slt_broker_control(const slt_stack_t *s, const char *cmd)
+{
+    char path[600], needle[300];
+    int fd;
+    snprintf(path, sizeof(path), "%s/devbroker.ctl", s->dir);
+    snprintf(needle, sizeof(needle), "msg=\"control\" cmd=\"%s\" result=ok", cmd);
+    if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+        return -1;
+    int ok = write(fd, cmd, strlen(cmd)) == (ssize_t)strlen(cmd) && write(fd, "\n", 1) == 1;
+    close(fd);
+    control_wait_t w = {s, needle};
+    return ok && slt_poll_until(cond_control_logged, &w, 5000) ? 0 : -1;
 }
 
 int slt_stack_start(slt_stack_t *s, const char *const *extra_sets)

@@ -125,6 +125,7 @@ typedef struct {
     int redis_port, kafka_port, http_port, admin_port;
     char bootstrap[64]; /* "127.0.0.1:<kafka_port>" */
     slt_proc_t redis, broker, gateway;
+    char gateway_name[32]; /* log file name; "" means "gateway" */
     char **extra_sets; /* copies, with {redis_port} {kafka_port} {dir} substituted */
     size_t n_extra_sets;
     int is_registered;
@@ -144,6 +145,16 @@ void slt_stack_stop(slt_stack_t *s);
 int slt_gateway_start(slt_stack_t *s);
 /* Stops only the gateway (SIGTERM, timeout_ms, SIGKILL). Returns the raw wait status or -1. */
 int slt_gateway_stop(slt_stack_t *s, int timeout_ms);
+/* Starts another gateway (own ports, log NAME.log) on the same Redis and Kafka as s: *s2 is a
+ * copy of s whose gateway is the new one; stop it with slt_gateway_stop(s2, ...) only. */
+int slt_second_gateway_start(const slt_stack_t *s, slt_stack_t *s2, const char *name);
+/* kill -9 the stack's redis-server and reap it; restart it on the same port (empty: no
+ * persistence in tests). Return 0 or -1. */
+int slt_redis_kill(slt_stack_t *s);
+int slt_redis_restart(slt_stack_t *s);
+/* Sends one command to the dev broker's control FIFO (see tools/devbroker/README.md) and waits
+ * until the broker logged it as done. Returns 0 or -1. */
+int slt_broker_control(const slt_stack_t *s, const char *cmd);
 /* URL on the public TLS listener ("https://127.0.0.1:<port><path>"), into buf; returns buf. */
 const char *slt_public_url(const slt_stack_t *s, const char *path, char *buf, size_t len);
 /* URL on the admin listener ("http://127.0.0.1:<port><path>"), into buf; returns buf. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ struct devbroker {
     int listen_fds[DEVBROKER_MAX_BROKERS]; /* reserved listeners not (yet) handed over, or -1 */
     rd_kafka_t *rk;                        /* only hosts the mock cluster; produces nothing */
     rd_kafka_mock_cluster_t *mcluster;
+    int control_fd;                        /* the FIFO, opened read-write, or -1 */
+    char control_path[256];
+    pthread_t control_thread;
 };
 
 /* librdkafka's log callback, called from its threads; syslog levels mapped onto ours. */
@@ -350,6 +354,7 @@ devbroker_t *devbroker_create(const devbroker_config_t *cfg, char *errbuf, size_
     db->cfg = *cfg;
     for (i = 0; i < DEVBROKER_MAX_BROKERS; i++)
         db->listen_fds[i] = -1;
+    db->control_fd = -1;
 
     for (i = 0; i < cfg->broker_cnt; i++)
         if (reserve_listener((uint16_t)(cfg->port + i), &db->listen_fds[i], errbuf, errlen))
@@ -423,8 +428,86 @@ int devbroker_print_ready(const devbroker_t *db, FILE *out)
     return fflush(out) == EOF || ferror(out) ? -1 : 0;
 }
 
+int devbroker_control(devbroker_t *db, const char *line, char *errbuf, size_t errlen)
+{
+    char verb[32];
+    long a = 0, b = 0;
+    int n = sscanf(line, "%31s %ld %ld", verb, &a, &b);
+
+    if (n == 3 && strcmp(verb, "produce-errors") == 0 && a > 0 && a <= 1000) {
+        rd_kafka_resp_err_t errs[1000];
+        for (long i = 0; i < a; i++)
+            errs[i] = (rd_kafka_resp_err_t)b;
+        rd_kafka_mock_push_request_errors_array(db->mcluster, 0 /* Produce */, (size_t)a, errs);
+        return 0;
+    }
+    if (n == 2 && strcmp(verb, "broker-down") == 0 && a >= 1 && a <= db->cfg.broker_cnt)
+        return rd_kafka_mock_broker_set_down(db->mcluster, (int32_t)a) ? -1 : 0;
+    if (n == 2 && strcmp(verb, "broker-up") == 0 && a >= 1 && a <= db->cfg.broker_cnt)
+        return rd_kafka_mock_broker_set_up(db->mcluster, (int32_t)a) ? -1 : 0;
+    snprintf(errbuf, errlen,
+             "unknown control command (produce-errors COUNT CODE, broker-down ID, broker-up ID)");
+    return -1;
+}
+
+static void *control_main(void *arg)
+{
+    devbroker_t *db = arg;
+    char buf[512];
+    size_t len = 0;
+
+    for (;;) {
+        ssize_t r = read(db->control_fd, buf + len, sizeof(buf) - 1 - len);
+        char *nl;
+        if (r <= 0)
+            return NULL;
+        len += (size_t)r;
+        buf[len] = '\0';
+        while ((nl = strchr(buf, '\n')) != NULL) {
+            char err[256] = "";
+            *nl = '\0';
+            if (strcmp(buf, "quit") == 0)
+                return NULL;
+            if (buf[0] != '\0') {
+                int rc = devbroker_control(db, buf, err, sizeof(err));
+                SL_INFO("control", "cmd=\"%s\" result=%s%s%s%s", buf, rc == 0 ? "ok" : "error",
+                        rc == 0 ? "" : " detail=\"", err, rc == 0 ? "" : "\"");
+            }
+            len -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, len + 1);
+        }
+        if (len == sizeof(buf) - 1)
+            len = 0; /* a line too long to be a command */
+    }
+}
+
+int devbroker_control_start(devbroker_t *db, const char *path, char *errbuf, size_t errlen)
+{
+    unlink(path);
+    if (snprintf(db->control_path, sizeof(db->control_path), "%s", path) >=
+            (int)sizeof(db->control_path) ||
+        mkfifo(path, 0600) != 0 || (db->control_fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+        snprintf(errbuf, errlen, "--control %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (pthread_create(&db->control_thread, NULL, control_main, db) != 0) {
+        close(db->control_fd);
+        db->control_fd = -1;
+        snprintf(errbuf, errlen, "--control: cannot start its thread");
+        return -1;
+    }
+    return 0;
+}
+
 void devbroker_destroy(devbroker_t *db)
 {
+    if (db != NULL && db->control_fd >= 0) { /* the reader holds the FIFO open: tell it to stop */
+        (void)!write(db->control_fd, "quit\n", 5);
+        pthread_join(db->control_thread, NULL);
+        close(db->control_fd);
+        unlink(db->control_path);
+        db->control_fd = -1;
+    }
     int i;
 
     if (db == NULL)

@@ -52,6 +52,16 @@ devbroker_t *devbroker_create(const devbroker_config_t *cfg, char *errbuf, size_
  * it. Returns 0, or -1 when the write failed. */
 int devbroker_print_ready(const devbroker_t *db, FILE *out);
 
+/* Runs one control command (error injection for tests), e.g.
+ *   produce-errors COUNT CODE   the next COUNT Produce requests fail with Kafka error CODE
+ *   broker-down ID / broker-up ID
+ * Returns 0, or -1 with a message in errbuf. Any thread. */
+int devbroker_control(devbroker_t *db, const char *line, char *errbuf, size_t errlen);
+
+/* Creates a FIFO at path and serves one command per line from it on a thread, logging each
+ * (`msg="control" cmd="..." result=ok|error`). Stopped by devbroker_destroy. Returns 0 or -1. */
+int devbroker_control_start(devbroker_t *db, const char *path, char *errbuf, size_t errlen);
+
 /* Stops the cluster (closing client connections and the ports) and frees db. Accepts NULL and
  * half-built objects. */
 void devbroker_destroy(devbroker_t *db);

@@ -10,6 +10,7 @@
 
 static const char usage_text[] =
     "usage: sluice-devbroker [--listen 127.0.0.1:PORT] [--brokers N] [--topic NAME:PARTITIONS]...\n"
+    "                        [--control FIFO]\n"
     "\n"
     "An in-memory Kafka stand-in for development and tests (librdkafka's mock cluster) on fixed\n"
     "loopback ports. Prints one `devbroker ready ...` line on stdout when it accepts clients;\n"
@@ -19,6 +20,8 @@ static const char usage_text[] =
     "                           on PORT+i-1. Only 127.0.0.1 is supported\n"
     "  --brokers N              number of brokers, 1..16, default 1\n"
     "  --topic NAME:PARTITIONS  create a topic (repeatable); default events:12 and events.dlq:3\n"
+    "  --control FIFO           create FIFO and read test commands from it, one per line:\n"
+    "                           produce-errors COUNT CODE | broker-down ID | broker-up ID\n"
     "  --help                   show this help\n";
 
 int main(int argc, char **argv)
@@ -27,11 +30,13 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"brokers", required_argument, NULL, 'b'},
         {"topic", required_argument, NULL, 't'},
+        {"control", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     devbroker_config_t cfg;
     devbroker_t *db = NULL;
+    const char *control = NULL;
     char errbuf[512];
     sigset_t sigs;
     int opt, rc, sig;
@@ -48,6 +53,10 @@ int main(int argc, char **argv)
             break;
         case 't':
             rc = devbroker_config_add_topic(&cfg, optarg, errbuf, sizeof(errbuf));
+            break;
+        case 'c':
+            control = optarg;
+            rc = 0;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -85,6 +94,10 @@ int main(int argc, char **argv)
     if (db == NULL) {
         SL_ERROR(errbuf, NULL);
         return 1;
+    }
+    if (control != NULL && devbroker_control_start(db, control, errbuf, sizeof(errbuf)) != 0) {
+        SL_ERROR(errbuf, NULL);
+        goto Fail;
     }
     if (devbroker_print_ready(db, stdout) != 0) {
         SL_ERROR("cannot write the ready line to stdout", NULL);

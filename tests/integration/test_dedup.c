@@ -1,0 +1,291 @@
+/* Integration: dedup against a real redis-server (DESIGN.md invariants 2 and 3).
+ *  1. a resent batch is all `duplicate` and adds nothing to Kafka;
+ *  2. repeats inside one batch: same payload -> duplicate, other payload -> id_conflict;
+ *  3. a Kafka write that fails after the claim releases it: the resend is accepted, once;
+ *  4. two gateways receiving the same batches at the same time: one copy of each event;
+ *  5. kill -9 Redis (policy open): batches accepted, marked degraded, resends caught by the
+ *     Bloom filter, /readyz says degraded; Redis back: dedup resumes.
+ * Kafka is read back at the end and audited against every answer. */
+#include "slt.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N 20
+
+static slt_ledger_t led;
+
+/* Posts b and parses the 200 answer into br. */
+static int post(const slt_stack_t *s, const slt_batch_t *b, slt_batch_resp_t *br, const char *what)
+{
+    slt_http_resp_t resp;
+    char err[256];
+    long status = slt_post_batch(s, b, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_2, &resp);
+    int ok = status == 200 &&
+             slt_batch_resp_parse(resp.body, resp.body_len, br, err, sizeof(err)) == 0;
+    SLT_CHECK(ok, "%s: HTTP %ld %.300s", what, status, resp.status ? resp.body : resp.error);
+    slt_http_resp_dispose(&resp);
+    return ok;
+}
+
+static void expect_all(const slt_batch_t *b)
+{
+    for (size_t i = 0; i < slt_batch_len(b); i++)
+        slt_ledger_expect(&led, slt_batch_event(b, i), SLT_TENANT_A);
+}
+
+static void test_resend(const slt_stack_t *s)
+{
+    slt_batch_t b;
+    slt_batch_resp_t br;
+
+    slt_batch_init(&b);
+    slt_batch_add_n(&b, N);
+    if (post(s, &b, &br, "first send")) {
+        SLT_CHECK(br.accepted == N, "first send: %ld accepted, want %d", br.accepted, N);
+        slt_batch_resp_dispose(&br);
+    }
+    expect_all(&b);
+    if (post(s, &b, &br, "resend")) {
+        SLT_CHECK(br.accepted == 0 && br.duplicate == N && br.n_events == N,
+                  "resend: accepted %ld duplicate %ld listed %zu, want 0/%d/%d", br.accepted,
+                  br.duplicate, br.n_events, N, N);
+        for (size_t k = 0; k < br.n_events; k++)
+            SLT_CHECK(strcmp(br.events[k].status, "duplicate") == 0 && br.events[k].code == NULL,
+                      "resend: event %ld is '%s'", br.events[k].i, br.events[k].status);
+        slt_batch_resp_dispose(&br);
+    }
+    slt_batch_dispose(&b);
+}
+
+static void test_in_batch_repeats(const slt_stack_t *s)
+{
+    slt_batch_t b;
+    slt_batch_resp_t br;
+    json_t *same, *other;
+
+    slt_batch_init(&b);
+    slt_batch_add_n(&b, 3);
+    same = json_deep_copy(slt_batch_event(&b, 1));
+    other = json_deep_copy(slt_batch_event(&b, 1));
+    json_object_set_new(other, "ts", json_integer(json_integer_value(json_object_get(other, "ts")) + 1));
+    slt_batch_add_value(&b, same);
+    slt_batch_add_value(&b, other);
+    if (post(s, &b, &br, "repeats")) {
+        const slt_outcome_t *o3 = slt_batch_resp_find(&br, 3), *o4 = slt_batch_resp_find(&br, 4);
+        SLT_CHECK(br.accepted == 3 && br.duplicate == 2, "repeats: accepted %ld duplicate %ld",
+                  br.accepted, br.duplicate);
+        SLT_CHECK(o3 && strcmp(o3->status, "duplicate") == 0 && o3->code == NULL,
+                  "repeat with the same payload is a plain duplicate");
+        SLT_CHECK(o4 && strcmp(o4->status, "duplicate") == 0 && o4->code &&
+                      strcmp(o4->code, "id_conflict") == 0,
+                  "repeat with another payload is duplicate/id_conflict");
+        slt_batch_resp_dispose(&br);
+    }
+    for (size_t i = 0; i < 3; i++)
+        slt_ledger_expect(&led, slt_batch_event(&b, i), SLT_TENANT_A);
+    /* an id_conflict is reported, not collapsed into the first: it was not stored */
+    slt_batch_dispose(&b);
+}
+
+static void test_failed_write_releases_the_claim(const slt_stack_t *s)
+{
+    slt_batch_t b;
+    slt_batch_resp_t br;
+    long retried = 0;
+
+    slt_batch_init(&b);
+    slt_batch_add_n(&b, N);
+    for (size_t i = 0; i < N; i++) /* one user: one partition, one ProduceRequest */
+        json_object_set_new(slt_batch_event(&b, i), "user_id", json_string("u-failing-write"));
+    /* the next Produce request fails with MSG_SIZE_TOO_LARGE (10): not retried by librdkafka */
+    SLT_REQUIRE(slt_broker_control(s, "produce-errors 1 10") == 0, "error injected");
+    {
+        slt_http_resp_t resp;
+        long st = slt_post_batch(s, &b, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_2, &resp);
+        char err[256];
+        if (st == 200 && slt_batch_resp_parse(resp.body, resp.body_len, &br, err, sizeof(err)) == 0) {
+            retried = br.retry;
+            SLT_CHECK(br.accepted + br.retry == N, "failed write: %.300s", resp.body);
+            for (size_t i = 0; i < N; i++) {
+                const slt_outcome_t *o = slt_batch_resp_find(&br, (long)i);
+                if (o == NULL)
+                    slt_ledger_expect(&led, slt_batch_event(&b, i), SLT_TENANT_A);
+            }
+            slt_batch_resp_dispose(&br);
+        } else {
+            /* a 503 (producer_fatal) stores nothing */
+            SLT_CHECK(st == 503, "failed write: HTTP %ld %.300s", st,
+                      resp.status ? resp.body : resp.error);
+            retried = N;
+        }
+        slt_http_resp_dispose(&resp);
+    }
+    SLT_CHECK(retried > 0, "the injected error failed the write");
+    slt_note("failed write: %ld of %d events to retry", retried, N);
+    /* the honest retry: everything that was not accepted is accepted now, exactly once */
+    if (post(s, &b, &br, "resend after the failed write")) {
+        SLT_CHECK(br.accepted == retried && br.duplicate == N - retried,
+                  "resend after failure: accepted %ld duplicate %ld, want %ld/%ld", br.accepted,
+                  br.duplicate, retried, N - retried);
+        for (size_t i = 0; i < N; i++) {
+            const slt_outcome_t *o = slt_batch_resp_find(&br, (long)i);
+            if (o == NULL)
+                slt_ledger_expect(&led, slt_batch_event(&b, i), SLT_TENANT_A);
+        }
+        slt_batch_resp_dispose(&br);
+    }
+    slt_batch_dispose(&b);
+}
+
+static void test_two_gateways(const slt_stack_t *s)
+{
+    slt_stack_t s2;
+    enum { ROUNDS = 10 };
+    long accepted_twice = 0, never = 0;
+
+    SLT_REQUIRE(slt_second_gateway_start(s, &s2, "gateway2") == 0, "second gateway starts");
+    for (int r = 0; r < ROUNDS; r++) {
+        slt_batch_t b;
+        slt_post_t p1, p2;
+        slt_http_req_t reqs[2];
+        slt_http_resp_t resps[2];
+        slt_batch_resp_t br[2];
+        char err[256];
+        int ok[2];
+
+        slt_batch_init(&b);
+        slt_batch_add_n(&b, N);
+        slt_post_prepare(&p1, s, &b, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_2);
+        slt_post_prepare(&p2, &s2, &b, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_2);
+        reqs[0] = p1.req;
+        reqs[1] = p2.req;
+        slt_http_many_join(slt_http_many_start(reqs, 2), resps);
+        for (int k = 0; k < 2; k++) {
+            ok[k] = resps[k].status == 200 && slt_batch_resp_parse(resps[k].body,
+                                                                   resps[k].body_len, &br[k],
+                                                                   err, sizeof(err)) == 0;
+            SLT_CHECK(ok[k], "round %d gateway %d: HTTP %ld", r, k + 1, resps[k].status);
+        }
+        if (ok[0] && ok[1]) {
+            for (size_t i = 0; i < N; i++) {
+                int acc = (slt_batch_resp_find(&br[0], (long)i) == NULL) +
+                          (slt_batch_resp_find(&br[1], (long)i) == NULL);
+                if (acc == 2)
+                    accepted_twice++;
+                else if (acc == 0)
+                    never++;
+                if (acc >= 1)
+                    slt_ledger_expect(&led, slt_batch_event(&b, i), SLT_TENANT_A);
+                else
+                    slt_ledger_forbid(&led, slt_batch_event_id(&b, i), "neither gateway accepted");
+            }
+            slt_batch_resp_dispose(&br[0]);
+            slt_batch_resp_dispose(&br[1]);
+        }
+        for (int k = 0; k < 2; k++)
+            slt_http_resp_dispose(&resps[k]);
+        slt_post_dispose(&p1);
+        slt_post_dispose(&p2);
+        slt_batch_dispose(&b);
+    }
+    SLT_CHECK(accepted_twice == 0, "%ld events accepted by both gateways", accepted_twice);
+    slt_note("two gateways: %d rounds, %ld events accepted by neither (in_flight both ways)",
+             ROUNDS, never);
+    SLT_CHECK(slt_gateway_stop(&s2, 15000) == 0, "second gateway stops with exit 0");
+}
+
+typedef struct {
+    const slt_stack_t *s;
+    const char *want;
+} readyz_wait_t;
+
+static int readyz_says(void *arg)
+{
+    readyz_wait_t *w = arg;
+    char url[200];
+    slt_http_resp_t resp;
+    int yes;
+    slt_admin_url(w->s, "/readyz", url, sizeof(url));
+    slt_http_get(url, SLT_HTTP_1_1, &resp);
+    yes = resp.body != NULL && strstr(resp.body, w->want) != NULL;
+    slt_http_resp_dispose(&resp);
+    return yes;
+}
+
+static void test_redis_outage(slt_stack_t *s)
+{
+    slt_batch_t b, c;
+    slt_batch_resp_t br;
+    readyz_wait_t degraded = {s, "\"dedup\":\"degraded\""}, ok = {s, "\"dedup\":\"ok\""};
+
+    SLT_REQUIRE(slt_redis_kill(s) == 0, "redis killed");
+    slt_batch_init(&b);
+    slt_batch_add_n(&b, N);
+    if (post(s, &b, &br, "during the outage")) {
+        SLT_CHECK(br.accepted == N, "outage, policy open: %ld accepted, want %d", br.accepted, N);
+        slt_batch_resp_dispose(&br);
+    }
+    expect_all(&b);
+    SLT_CHECK(slt_poll_until(readyz_says, &degraded, 10000), "/readyz reports dedup degraded");
+    /* without Redis the Bloom filter still knows what this gateway accepted */
+    if (post(s, &b, &br, "resend during the outage")) {
+        SLT_CHECK(br.accepted == 0 && br.duplicate == N, "outage resend: accepted %ld dup %ld",
+                  br.accepted, br.duplicate);
+        slt_batch_resp_dispose(&br);
+    }
+
+    SLT_REQUIRE(slt_redis_restart(s) == 0, "redis restarted");
+    SLT_CHECK(slt_poll_until(readyz_says, &ok, 15000), "/readyz reports dedup ok again");
+    slt_batch_init(&c);
+    slt_batch_add_n(&c, N);
+    if (post(s, &c, &br, "after the outage")) {
+        SLT_CHECK(br.accepted == N, "after outage: %ld accepted", br.accepted);
+        slt_batch_resp_dispose(&br);
+    }
+    expect_all(&c);
+    if (post(s, &c, &br, "resend after the outage")) {
+        SLT_CHECK(br.duplicate == N, "after outage resend: %ld duplicate", br.duplicate);
+        slt_batch_resp_dispose(&br);
+    }
+    slt_batch_dispose(&b);
+    slt_batch_dispose(&c);
+}
+
+int main(void)
+{
+    slt_init("test_dedup", 170);
+    slt_stack_t s;
+    SLT_REQUIRE(slt_stack_start(&s, NULL) == 0, "the stack starts");
+    slt_ledger_init(&led);
+    int64_t t0 = slt_wall_ms();
+
+    test_resend(&s);
+    test_in_batch_repeats(&s);
+    test_failed_write_releases_the_claim(&s);
+    test_two_gateways(&s);
+    test_redis_outage(&s);
+
+    int64_t t1 = slt_wall_ms();
+    slt_kafka_recs_t recs;
+    SLT_REQUIRE(slt_kafka_consume_all(s.bootstrap, "events", slt_ledger_n_expected(&led), 1500,
+                                      30000, &recs) == 0,
+                "topic events is readable");
+    slt_ledger_verify(&led, &recs, t0, t1, NULL);
+    SLT_CHECK(recs.n == slt_ledger_n_expected(&led), "events holds %zu records, want %zu", recs.n,
+              slt_ledger_n_expected(&led));
+    {
+        size_t degraded = 0;
+        for (size_t i = 0; i < recs.n; i++) {
+            const char *d = slt_kafka_rec_header(&recs.recs[i], "dedup");
+            degraded += d != NULL && strcmp(d, "degraded") == 0;
+        }
+        SLT_CHECK(degraded == N, "%zu records marked dedup=degraded, want %d", degraded, N);
+    }
+    slt_kafka_recs_dispose(&recs);
+    slt_ledger_dispose(&led);
+    slt_stack_stop(&s);
+    return slt_finish();
+}
