@@ -27,6 +27,8 @@ typedef struct {
     char *tls_self_signed_out; /* where to write the generated certificate (PEM), if any */
     char *write_keys;          /* "key:tenant,key:tenant" */
     char *topic;               /* Kafka topic for accepted events */
+    char *dlq_topic;           /* the dead-letter topic */
+    uint64_t dlq_max_value_bytes; /* a dead letter's value is cut here (e.g. a 400 body) */
     int64_t kafka_health_interval_ms;
     int64_t flush_timeout_ms;  /* producer flush at shutdown */
     int log_level;

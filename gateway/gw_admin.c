@@ -96,6 +96,19 @@ static void render_metrics(gw_server_t *srv, sl_buf_t *b)
         snprintf(labels, sizeof(labels), "code=\"%s\"", sl_err_code((sl_err_t)i));
         sl_prom_value(b, "sluice_errors_total", labels, SUM(srv, codes[i]));
     }
+    sl_prom_header(b, "sluice_dead_letters_total", "counter",
+                   "records written to the dead-letter topic, by code");
+    for (size_t i = 1; i < SL_ERR__COUNT; i++) {
+        uint64_t v = SUM(srv, dlq_records[i]);
+        if (v == 0)
+            continue; /* only codes that happened: the family stays short */
+        snprintf(labels, sizeof(labels), "code=\"%s\"", sl_err_code((sl_err_t)i));
+        sl_prom_value(b, "sluice_dead_letters_total", labels, v);
+    }
+    sl_prom_header(b, "sluice_dead_letters_failed_total", "counter",
+                   "dead letters Kafka did not take");
+    sl_prom_value(b, "sluice_dead_letters_failed_total", NULL,
+                  SUM(srv, dlq_failed) + gw_batch_unattached_dlq_failed());
     sl_prom_header(b, "sluice_bytes_in_total", "counter", "request body bytes received");
     sl_prom_value(b, "sluice_bytes_in_total", NULL, SUM(srv, bytes_in));
     sl_prom_header(b, "sluice_batches_detached_total", "counter",

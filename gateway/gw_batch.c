@@ -26,6 +26,8 @@ typedef struct {
     unsigned char code;          /* sl_err_t behind a non-accepted outcome (0: none) */
     unsigned char is_fatal;      /* the producer failed fatally */
     unsigned char not_persisted; /* librdkafka knows it was never written */
+    unsigned char dead_letter;   /* not SLOT_KAFKA: a copy went to the dead-letter topic, and
+                                    err is that write's result */
 } gw_slot_t;
 
 /* Lives on the heap because Redis and Kafka answers can outlive the request; owned by its loop
@@ -56,6 +58,9 @@ struct gw_batch {
 struct batch_guard {
     gw_batch_t *batch;
 };
+
+/* Dead letters written without a batch to report to (a 400 body) that Kafka did not take. */
+static _Atomic uint64_t unattached_dlq_failed;
 
 static void on_req_dispose(void *p)
 {
@@ -162,6 +167,12 @@ static void count_outcomes(gw_batch_t *b, gw_metrics_t *m, gw_outcomes_t *o)
         o->n[out]++;
         if (code != SL_ERR_OK)
             sl_counter_add(&m->codes[code], 1);
+        if (s->dead_letter) {
+            if (s->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                sl_counter_add(&m->dlq_records[s->code], 1);
+            else
+                sl_counter_add(&m->dlq_failed, 1);
+        }
         if (s->state == SLOT_KAFKA && out == GW_OUT_RETRY) {
             any_failure = 1;
             if (!s->is_fatal || !s->not_persisted)
@@ -283,12 +294,23 @@ static void batch_finish(gw_batch_t *b)
     gw_inflight_add(srv, -1);
 }
 
+uint64_t gw_batch_unattached_dlq_failed(void)
+{
+    return atomic_load(&unattached_dlq_failed);
+}
+
 void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal,
                           int not_persisted)
 {
     gw_slot_t *slot = opaque;
-    gw_batch_t *b = slot->batch;
+    gw_batch_t *b;
 
+    if (slot == NULL) { /* a dead letter nobody waits for */
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            atomic_fetch_add(&unattached_dlq_failed, 1);
+        return;
+    }
+    b = slot->batch;
     slot->err = err;
     slot->is_fatal = (unsigned char)is_fatal;
     slot->not_persisted = (unsigned char)not_persisted;
@@ -303,6 +325,43 @@ void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
             H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&msg->link);
         batch_finish(H2O_STRUCT_FROM_MEMBER(gw_batch_t, msg, msg));
+    }
+}
+
+/* An invalid event, or an event_id reused with another payload, is copied to the dead-letter
+ * topic with its reason; the answer waits for that write too (API.md: "invalid: it is in
+ * events.dlq"). */
+static void batch_dead_letter(gw_batch_t *b, rd_kafka_t *rk, size_t i)
+{
+    const gw_event_t *ev = &b->doc.events[i];
+    gw_slot_t *slot = &b->slots[i];
+    h2o_iovec_t ct = h2o_iovec_init("", 0);
+    ssize_t h = h2o_find_header(&b->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    gw_dlq_record_t rec = {.value = ev->raw, .len = ev->raw_len, .code = (sl_err_t)slot->code,
+                           .tenant = b->tenant->tenant, .received_at = b->received_at};
+
+    if (slot->state == GW_OUT_INVALID) {
+        rec.stage = "envelope";
+        rec.path = ev->err_path;
+        rec.detail = ev->err_detail;
+        if (ev->event_id != NULL && gw_is_uuid(ev->event_id, ev->event_id_len))
+            rec.event_id = ev->event_id, rec.event_id_len = ev->event_id_len;
+    } else if (slot->code == SL_ERR_ID_CONFLICT) {
+        rec.stage = "dedup";
+        rec.path = "event_id";
+        rec.detail = sl_err_message(SL_ERR_ID_CONFLICT);
+        rec.event_id = ev->event_id, rec.event_id_len = ev->event_id_len;
+    } else {
+        return; /* plain duplicates and in-flight retries are not dead letters */
+    }
+    if (h >= 0)
+        ct = b->req->headers.entries[h].value;
+    rec.content_type = ct.base, rec.content_type_len = ct.len;
+    slot->dead_letter = 1;
+    atomic_fetch_add(&b->pending, 1);
+    if (gw_dlq_produce(b->srv, rk, &rec, slot) != 0) {
+        slot->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+        atomic_fetch_sub(&b->pending, 1);
     }
 }
 
@@ -331,8 +390,10 @@ static void batch_produce(gw_batch_t *b)
         rd_kafka_headers_t *hdrs;
         rd_kafka_resp_err_t err;
 
-        if (slot->state != SLOT_KAFKA)
+        if (slot->state != SLOT_KAFKA) {
+            batch_dead_letter(b, rk, i);
             continue;
+        }
         hdrs = rd_kafka_headers_new(5);
         rd_kafka_header_add(hdrs, "event_id", 8, ev->event_id, (ssize_t)ev->event_id_len);
         rd_kafka_header_add(hdrs, "tenant", 6, b->tenant->tenant, -1);
@@ -472,6 +533,27 @@ static int auth_from_request(gw_server_t *srv, h2o_req_t *req, const gw_tenant_t
     return 1;
 }
 
+/* An unusable body still goes to the dead-letter topic (API.md), cut to
+ * producer.dlq_max_value_bytes; nobody waits for that write (the 400 is answered at once). */
+static void dead_letter_body(gw_server_t *srv, h2o_req_t *req, h2o_iovec_t body,
+                             const gw_tenant_t *tenant, int64_t received_at, sl_err_t err,
+                             const char *detail)
+{
+    ssize_t h = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    gw_dlq_record_t rec = {.value = body.base, .len = body.len, .code = err, .stage = "parse",
+                           .detail = detail, .tenant = tenant != NULL ? tenant->tenant : NULL,
+                           .received_at = received_at};
+    rd_kafka_t *rk;
+
+    if (h >= 0)
+        rec.content_type = req->headers.entries[h].value.base,
+        rec.content_type_len = req->headers.entries[h].value.len;
+    rk = sl_producer_acquire(srv->producer);
+    if (gw_dlq_produce(srv, rk, &rec, NULL) != 0)
+        atomic_fetch_add(&unattached_dlq_failed, 1);
+    sl_producer_release(srv->producer);
+}
+
 /* Whether `bytes` more of request memory may be held until Kafka answers (invariant 5: every
  * batch waiting for Kafka pins its request's pool). Takes the bytes when it may. */
 static int take_memory(gw_server_t *srv, uint64_t bytes)
@@ -528,8 +610,11 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
         if (thr->scratch == NULL && (thr->scratch = malloc(gc->max_decompressed_bytes)) == NULL)
             goto Internal;
         if ((err = gw_body_gunzip(body.base, body.len, thr->scratch, gc->max_decompressed_bytes,
-                                  &n)) != SL_ERR_OK)
+                                  &n)) != SL_ERR_OK) {
+            if (sl_err_status(err) == 400)
+                dead_letter_body(srv, req, body, tenant, received_at, err, NULL);
             goto Reject;
+        }
         if (!take_memory(srv, n)) {
             err = SL_ERR_OVERLOADED;
             goto Reject;
@@ -543,6 +628,8 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     if ((err = gw_parse_batch(body.base, body.len, &limits, pool_alloc, &req->pool, &doc)) !=
         SL_ERR_OK) {
         atomic_fetch_sub(&srv->inflight_bytes, held);
+        if (sl_err_status(err) == 400)
+            dead_letter_body(srv, req, body, tenant, received_at, err, doc.err_detail);
         return reject(srv, req, err, doc.err_detail);
     }
     if (tenant == NULL) {

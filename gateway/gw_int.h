@@ -110,6 +110,8 @@ typedef struct {
     sl_counter_t codes[SL_ERR__COUNT];       /* whole-request errors and per-event codes */
     sl_counter_t bytes_in;
     sl_counter_t batches_detached;           /* client went away before the answer */
+    sl_counter_t dlq_records[SL_ERR__COUNT]; /* dead letters written (Kafka acked), by code */
+    sl_counter_t dlq_failed;                 /* dead letters Kafka did not take */
     sl_counter_t dedup_degraded_events;      /* produced with Redis unreachable (Bloom only) */
     sl_counter_t dedup_refused_batches;      /* 503: Redis unreachable, policy closed */
     sl_hist_t dedup_claim_latency;
@@ -177,6 +179,26 @@ int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req);
 void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal,
                           int not_persisted);
 void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* Fire-and-forget dead letters (400 bodies) that Kafka did not take. */
+uint64_t gw_batch_unattached_dlq_failed(void);
+
+/* gw_dlq.c: one record for the dead-letter topic (headers per API.md). The value is cut to
+ * producer.dlq_max_value_bytes (header dlq.truncated). opaque is the delivery opaque: a batch
+ * slot, or NULL for fire-and-forget records. Returns 0 when queued, -1 when refused at once. */
+typedef struct {
+    const char *value;
+    size_t len;
+    sl_err_t code;
+    const char *stage;  /* "parse", "envelope", "dedup" (later: "schema") */
+    const char *path, *detail;
+    const char *tenant; /* NULL when unknown */
+    const char *event_id;
+    size_t event_id_len;
+    int64_t received_at;
+    const char *content_type;
+    size_t content_type_len;
+} gw_dlq_record_t;
+int gw_dlq_produce(gw_server_t *srv, rd_kafka_t *rk, const gw_dlq_record_t *rec, void *opaque);
 
 /* gw_admin.c: /healthz, /readyz, /metrics, /debug/kafka-fatal. */
 int gw_admin_on_req(gw_server_t *srv, h2o_req_t *req, int is_admin_listener);

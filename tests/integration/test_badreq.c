@@ -260,10 +260,44 @@ int main(void)
               n_expected);
     slt_ledger_verify(&led, &recs, t0, t1, NULL);
     slt_kafka_recs_dispose(&recs);
-    /* API.md: the raw body of a 400 goes to the dead-letter topic. Informational for now. */
-    slt_kafka_recs_t dlq;
-    if (slt_kafka_consume_all(s.bootstrap, "events.dlq", 0, 1000, 10000, &dlq) == 0) {
-        slt_note("events.dlq: %zu records (informational)", dlq.n);
+    /* API.md: the raw body of a 400 goes to the dead-letter topic: one parse-stage dead letter
+     * per 400 the gateway answered (its own count), each with a 400 machine code */
+    {
+        slt_http_resp_t mresp;
+        const char *needle = "sluice_http_requests_total{status=\"400\"} ";
+        char *line;
+        long n400 = -1;
+        slt_http_get(slt_admin_url(&s, "/metrics", url, sizeof(url)), SLT_HTTP_1_1, &mresp);
+        if (mresp.body && (line = strstr(mresp.body, needle)))
+            n400 = atol(line + strlen(needle));
+        slt_http_resp_dispose(&mresp);
+        SLT_CHECK(n400 > 0, "the gateway counted its 400 answers (%ld)", n400);
+        slt_kafka_recs_t dlq;
+        SLT_REQUIRE(slt_kafka_consume_all(s.bootstrap, "events.dlq", (size_t)(n400 > 0 ? n400 : 0),
+                                          1000, 15000, &dlq) == 0,
+                    "topic events.dlq is readable");
+        long parse_stage = 0;
+        for (size_t i = 0; i < dlq.n; i++) {
+            const char *stage = slt_kafka_rec_header(&dlq.recs[i], "dlq.stage");
+            const char *code = slt_kafka_rec_header(&dlq.recs[i], "dlq.code");
+            if (stage == NULL || strcmp(stage, "parse") != 0)
+                continue;
+            parse_stage++;
+            SLT_CHECK(code && (strcmp(code, "malformed_json") == 0 ||
+                               strcmp(code, "missing_events") == 0 ||
+                               strcmp(code, "not_an_object") == 0 ||
+                               strcmp(code, "malformed_gzip") == 0 ||
+                               strcmp(code, "bad_batch_field") == 0),
+                      "dead letter with a 400 code, got '%s'", code ? code : "(none)");
+            SLT_CHECK(slt_kafka_rec_header(&dlq.recs[i], "received_at") != NULL &&
+                          slt_kafka_rec_header(&dlq.recs[i], "gateway") != NULL,
+                      "dead letter carries received_at and gateway");
+        }
+        SLT_CHECK(parse_stage == n400,
+                  "events.dlq holds %ld parse-stage dead letters, want %ld (one per 400)",
+                  parse_stage, n400);
+        slt_note("events.dlq: %zu records, %ld for the %ld bodies answered 400", dlq.n,
+                 parse_stage, n400);
         slt_kafka_recs_dispose(&dlq);
     }
 

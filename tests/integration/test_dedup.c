@@ -285,6 +285,25 @@ int main(void)
         SLT_CHECK(degraded == N, "%zu records marked dedup=degraded, want %d", degraded, N);
     }
     slt_kafka_recs_dispose(&recs);
+    /* the id_conflict was reported, counted and copied to the dead-letter topic */
+    {
+        slt_kafka_recs_t dlq;
+        size_t conflicts = 0;
+        SLT_REQUIRE(slt_kafka_consume_all(s.bootstrap, "events.dlq", 1, 1000, 15000, &dlq) == 0,
+                    "topic events.dlq is readable");
+        for (size_t i = 0; i < dlq.n; i++) {
+            const char *code = slt_kafka_rec_header(&dlq.recs[i], "dlq.code");
+            const char *stage = slt_kafka_rec_header(&dlq.recs[i], "dlq.stage");
+            if (code && strcmp(code, "id_conflict") == 0) {
+                conflicts++;
+                SLT_CHECK(stage && strcmp(stage, "dedup") == 0, "id_conflict dead letter stage");
+                SLT_CHECK(slt_kafka_rec_header(&dlq.recs[i], "event_id") != NULL,
+                          "id_conflict dead letter names its event_id");
+            }
+        }
+        SLT_CHECK(conflicts == 1, "events.dlq: %zu id_conflict records, want 1", conflicts);
+        slt_kafka_recs_dispose(&dlq);
+    }
     slt_ledger_dispose(&led);
     slt_stack_stop(&s);
     return slt_finish();

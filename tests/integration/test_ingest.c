@@ -240,6 +240,42 @@ static void test_mixed_batch(const slt_stack_t *s, slt_ledger_t *led, slt_http_v
              n_total - n_want, n_want);
 }
 
+/* The invalid events of the two mixed batches are in events.dlq, each with its reason (API.md:
+ * "invalid: do not resend; it is in the dead-letter topic"). */
+static void check_dead_letters(const slt_stack_t *s)
+{
+    static const struct {
+        const char *code;
+        long want;
+    } codes[] = {{"missing_field", 2}, {"bad_uuid", 2}, {"bad_type", 2},
+                 {"not_object", 4},    {"event_too_large", 2}};
+    slt_kafka_recs_t dlq;
+    long seen[5] = {0}, total = 0;
+
+    SLT_REQUIRE(slt_kafka_consume_all(s->bootstrap, "events.dlq", 12, 1000, 15000, &dlq) == 0,
+                "topic events.dlq is readable");
+    for (size_t i = 0; i < dlq.n; i++) {
+        const slt_kafka_rec_t *r = &dlq.recs[i];
+        const char *code = slt_kafka_rec_header(r, "dlq.code");
+        const char *stage = slt_kafka_rec_header(r, "dlq.stage");
+        const char *retryable = slt_kafka_rec_header(r, "dlq.retryable");
+        const char *tenant = slt_kafka_rec_header(r, "tenant");
+        SLT_CHECK(stage && strcmp(stage, "envelope") == 0, "dead letter stage '%s'",
+                  stage ? stage : "(none)");
+        SLT_CHECK(retryable && strcmp(retryable, "false") == 0, "envelope errors are final");
+        SLT_CHECK(tenant && strcmp(tenant, SLT_TENANT_A) == 0, "dead letter tenant");
+        SLT_CHECK(r->value_len > 0, "dead letter keeps the event's bytes");
+        for (size_t k = 0; k < 5; k++)
+            if (code && strcmp(code, codes[k].code) == 0)
+                seen[k]++, total++;
+    }
+    for (size_t k = 0; k < 5; k++)
+        SLT_CHECK(seen[k] == codes[k].want, "events.dlq: %ld x %s, want %ld", seen[k],
+                  codes[k].code, codes[k].want);
+    SLT_CHECK((size_t)total == dlq.n, "events.dlq: %zu records, %ld expected ones", dlq.n, total);
+    slt_kafka_recs_dispose(&dlq);
+}
+
 /* Bearer, Basic base64(KEY:), body write_key, query ?write_key=: each 200, right tenant. */
 static void test_write_key_forms(const slt_stack_t *s, slt_ledger_t *led)
 {
@@ -303,6 +339,7 @@ int main(void)
               n_expected);
     slt_ledger_verify(&led, &recs, t0, t1, NULL);
     slt_kafka_recs_dispose(&recs);
+    check_dead_letters(&s);
     slt_ledger_dispose(&led);
 
     slt_stack_stop(&s);
