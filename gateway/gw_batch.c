@@ -430,8 +430,11 @@ static void on_claimed(void *arg, dedup_claim_t *claim, int degraded, int refuse
     b->degraded = degraded;
     b->refused = refused;
     sl_hist_observe(&m->dedup_claim_latency, (sl_now_ns() - b->claim_ns) / 1000);
-    if (refused) {
+    if (refused) { /* nothing goes to Kafka: the events are answered by the 503 */
         sl_counter_add(&m->dedup_refused_batches, 1);
+        for (size_t i = 0; i < b->n; i++)
+            if (b->slots[i].state == SLOT_KAFKA)
+                b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_DEDUP_UNAVAILABLE;
         batch_finish(b);
         return;
     }

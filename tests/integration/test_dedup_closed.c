@@ -71,6 +71,19 @@ int main(void)
     for (size_t i = 0; i < N; i++)
         slt_ledger_expect(&led, slt_batch_event(&c, i), SLT_TENANT_A);
 
+    /* the gateway's own books agree: the refused batch is not counted as accepted */
+    {
+        char url[200];
+        slt_http_resp_t m;
+        const char *needle = "sluice_events_total{outcome=\"accepted\"} ";
+        char *line;
+        slt_http_get(slt_admin_url(&s, "/metrics", url, sizeof(url)), SLT_HTTP_1_1, &m);
+        line = m.body ? strstr(m.body, needle) : NULL;
+        SLT_CHECK(line && atol(line + strlen(needle)) == 2 * N, "metrics count %ld accepted, want %d",
+                  line ? atol(line + strlen(needle)) : -1L, 2 * N);
+        slt_http_resp_dispose(&m);
+    }
+
     int64_t t1 = slt_wall_ms();
     slt_kafka_recs_t recs;
     SLT_REQUIRE(slt_kafka_consume_all(s.bootstrap, "events", slt_ledger_n_expected(&led), 1000,
