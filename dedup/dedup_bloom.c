@@ -11,11 +11,13 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* Layout of one generation. Blocked (1): every probe of a key falls in one 512-bit cache line,
- * so a query costs one cache miss per generation instead of up to k; the cost is a slightly higher
- * false-positive rate at equal size, which the sizing compensates (see size_blocked). Standard
- * (0): k probes spread over the whole generation. Both are kept so the bench can compare them;
- * the README gives the numbers. */
+/* Layout of one generation. Blocked (1, the default): every probe of a key falls in one 512-bit
+ * cache line, so a query costs one cache miss per generation instead of up to k; the price is a
+ * higher false-positive rate at equal size, which the sizing compensates (size_blocked: +6% bytes
+ * at fp_rate 0.01, G = 4). Standard (0): k probes spread over the whole generation. Kept so that
+ * bench_bloom can compare them (build both files with -DDEDUP_BLOOM_BLOCKED=0); measured on a
+ * 220 MB filter, blocked answers a new key in 230 ns vs 300, a seen key in 230 vs 375, and adds
+ * in 100 vs 145. */
 #ifndef DEDUP_BLOOM_BLOCKED
 #define DEDUP_BLOOM_BLOCKED 1
 #endif
@@ -42,8 +44,8 @@ struct dedup_bloom {
     unsigned k;              /* probes per key */
     _Atomic uint64_t *words; /* G * words_per_gen, generation g at g * words_per_gen */
     /* written only by a rotation (rare), read by every add / rotate_if_due */
-    _Atomic unsigned cur;            /* generation receiving adds */
-    _Atomic uint64_t slice_end_ms;   /* end of cur's slice, or ROTATING */
+    _Atomic unsigned cur;          /* generation receiving adds */
+    _Atomic uint64_t slice_end_ms; /* end of cur's slice, or ROTATING */
 };
 
 /* ---- SipHash-2-4 with 128-bit output (Aumasson & Bernstein, "SipHash: a fast short-input PRF",
@@ -142,12 +144,6 @@ static uint64_t round_up_block(double bits)
     return (m + BLOCK_BITS - 1) / BLOCK_BITS * BLOCK_BITS;
 }
 
-static unsigned probes_for(uint64_t m, double n)
-{
-    double k = round((double)m / n * M_LN2);
-    return k < 1 ? 1 : k > MAX_PROBES ? MAX_PROBES : (unsigned)k;
-}
-
 #if DEDUP_BLOOM_BLOCKED
 /* Expected false-positive rate of a blocked generation holding n keys in m bits with k probes:
  * the number of keys landing in a block is Poisson(n / blocks), and a block holding j keys
@@ -155,14 +151,15 @@ static unsigned probes_for(uint64_t m, double n)
 static double blocked_fp(uint64_t m, double n, unsigned k)
 {
     double lambda = n / (double)(m / BLOCK_BITS);
-    double pmf = exp(-lambda), sum = 0, mass = 0;
+    double pmf = exp(-lambda), sum = 0;
     double miss_one = log1p(-1.0 / BLOCK_BITS);
+    /* lambda stays below ~200 (fp_rate < 0.5 means > 2.5 bits per key), so exp() does not
+     * underflow; past the mode the tail shrinks geometrically */
     for (unsigned j = 0; j < 100000; j++) {
         if (j > 0)
             pmf *= lambda / j;
         sum += pmf * pow(-expm1(miss_one * k * j), k);
-        mass += pmf;
-        if (j > lambda && 1 - mass < 1e-12)
+        if (j > lambda && pmf < 1e-18)
             break;
     }
     return sum;
@@ -190,6 +187,12 @@ static void size_blocked(double n, double p, uint64_t *m_out, unsigned *k_out)
         }
         m = round_up_block((double)m * 1.02);
     }
+}
+#else
+static unsigned probes_for(uint64_t m, double n)
+{
+    double k = round((double)m / n * M_LN2);
+    return k < 1 ? 1 : k > MAX_PROBES ? MAX_PROBES : (unsigned)k;
 }
 #endif
 
@@ -301,11 +304,11 @@ void dedup_bloom_destroy(dedup_bloom_t *b)
     free(b);
 }
 
-/* ---- probes. Both layouts derive every probe from (h1, h2) by double hashing: probe i uses
- * h1 + i * h2 (mod 2^64), mapped onto the range with fast_range so its high bits decide. */
+/* ---- probes: every probe of a key comes from its (h1, h2); no further hashing of the key. */
 
 #if DEDUP_BLOOM_BLOCKED
-/* SplitMix64's finalizer (Steele, Lea & Flood 2014): a cheap bijective 64-bit scramble. */
+/* SplitMix64's output mix (Steele, Lea & Flood 2014; constants as in Vigna's splitmix64): a cheap
+ * bijective 64-bit scramble. */
 static inline uint64_t mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
@@ -362,20 +365,25 @@ void dedup_bloom_add(dedup_bloom_t *b, dedup_hash_t h)
      * before our bits are set and cannot wipe them. */
     unsigned g = atomic_load_explicit(&b->cur, memory_order_acquire);
     _Atomic uint64_t *blk = b->words + g * b->words_per_gen + off;
-    for (unsigned w = 0; w < BLOCK_WORDS; w++) {
-        /* Skip the RMW when the bits are already there: no cache-line ownership ping-pong
-         * between loop threads adding keys that share a block. */
-        if (masks[w] != 0 &&
-            (atomic_load_explicit(&blk[w], memory_order_relaxed) & masks[w]) != masks[w])
-            atomic_fetch_or_explicit(&blk[w], masks[w], memory_order_relaxed);
-    }
+    /* All eight words, unconditionally (a zero mask changes nothing): a branch per word, to skip
+     * zero masks or bits already set, mispredicts and measured slower (bench_bloom, 220 MB:
+     * 100 ns per add vs 108 and 163 ns). Two threads rarely add to the same block at once. */
+    for (unsigned w = 0; w < BLOCK_WORDS; w++)
+        atomic_fetch_or_explicit(&blk[w], masks[w], memory_order_relaxed);
 }
 #else
+/* Double hashing: probe i is h1 + i * h2 (mod 2^64), mapped onto the generation with fast_range
+ * so its high bits decide. */
 static inline void probe_bits(const dedup_bloom_t *b, dedup_hash_t h, uint64_t bits[MAX_PROBES])
 {
     uint64_t x = h.h1;
     for (unsigned i = 0; i < b->k; i++, x += h.h2 | 1)
         bits[i] = fast_range(x, b->bits_per_gen);
+}
+
+static inline int bit_is_set(const _Atomic uint64_t *gen, uint64_t bit)
+{
+    return (int)((atomic_load_explicit(&gen[bit >> 6], memory_order_relaxed) >> (bit & 63)) & 1);
 }
 
 int dedup_bloom_maybe_contains(const dedup_bloom_t *b, dedup_hash_t h)
@@ -385,8 +393,7 @@ int dedup_bloom_maybe_contains(const dedup_bloom_t *b, dedup_hash_t h)
     for (unsigned g = 0; g < b->gens; g++) {
         const _Atomic uint64_t *gen = b->words + g * b->words_per_gen;
         unsigned i = 0;
-        while (i < b->k && (atomic_load_explicit(&gen[bits[i] >> 6], memory_order_relaxed) >>
-                            (bits[i] & 63)) & 1)
+        while (i < b->k && bit_is_set(gen, bits[i]))
             i++;
         if (i == b->k)
             return 1;
@@ -400,11 +407,9 @@ void dedup_bloom_add(dedup_bloom_t *b, dedup_hash_t h)
     unsigned g = atomic_load_explicit(&b->cur, memory_order_acquire); /* see the blocked add */
     _Atomic uint64_t *gen = b->words + g * b->words_per_gen;
     probe_bits(b, h, bits);
-    for (unsigned i = 0; i < b->k; i++) {
-        uint64_t mask = UINT64_C(1) << (bits[i] & 63);
-        if ((atomic_load_explicit(&gen[bits[i] >> 6], memory_order_relaxed) & mask) == 0)
-            atomic_fetch_or_explicit(&gen[bits[i] >> 6], mask, memory_order_relaxed);
-    }
+    for (unsigned i = 0; i < b->k; i++)
+        atomic_fetch_or_explicit(&gen[bits[i] >> 6], UINT64_C(1) << (bits[i] & 63),
+                                 memory_order_relaxed);
 }
 #endif
 

@@ -56,8 +56,8 @@ void dedup_bloom_add(dedup_bloom_t *b, dedup_hash_t h);
 unsigned dedup_bloom_rotate_if_due(dedup_bloom_t *b, uint64_t now_ms);
 
 /* Introspection for metrics and the README's sizing table. */
-uint64_t dedup_bloom_bytes(const dedup_bloom_t *b);          /* all generations */
-unsigned dedup_bloom_probes(const dedup_bloom_t *b);         /* k */
+uint64_t dedup_bloom_bytes(const dedup_bloom_t *b);  /* all generations */
+unsigned dedup_bloom_probes(const dedup_bloom_t *b); /* k */
 uint64_t dedup_bloom_bits_per_generation(const dedup_bloom_t *b);
 
 #endif

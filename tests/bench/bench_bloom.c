@@ -83,7 +83,8 @@ static void run(uint64_t expected, uint64_t ops, double gen_ns)
                                .fp_rate = FP_RATE,
                                .generations = GENS,
                                .window_ms = WINDOW_MS};
-    const uint64_t slice_ms = WINDOW_MS / (GENS - 1), per_slice = (expected + GENS - 2) / (GENS - 1);
+    const uint64_t slice_ms = WINDOW_MS / (GENS - 1),
+                   per_slice = (expected + GENS - 2) / (GENS - 1);
     char err[256];
     dedup_bloom_t *b = dedup_bloom_create(&conf, 0, err, sizeof(err));
     uint64_t added = 0, maybe = 0, slice = 0, rotations = 0, timed_adds = 0;
@@ -121,7 +122,8 @@ static void run(uint64_t expected, uint64_t ops, double gen_ns)
     /* ops keys added within the window (a resend) */
     t0 = now_s();
     for (uint64_t i = 0, missing = 0; i < ops; i++) {
-        missing += (uint64_t)!dedup_bloom_maybe_contains(b, key_hash(1, added - 1 - i % (GENS * per_slice)));
+        missing += (uint64_t)!dedup_bloom_maybe_contains(
+            b, key_hash(1, added - 1 - i % (GENS * per_slice)));
         if (i + 1 == ops && missing != 0) {
             fprintf(stderr, "false negatives: %llu\n", (unsigned long long)missing);
             exit(1);
@@ -134,9 +136,9 @@ static void run(uint64_t expected, uint64_t ops, double gen_ns)
            "(%.2f ms/MB)\n",
            (unsigned long long)expected, (unsigned long long)dedup_bloom_bytes(b),
            (double)dedup_bloom_bytes(b) / (double)expected, dedup_bloom_probes(b),
-           t_add * 1e9 / (double)timed_adds - gen_ns,
-           t_new * 1e9 / (double)ops - gen_ns, t_old * 1e9 / (double)ops - gen_ns,
-           (double)maybe / (double)ops, FP_RATE, t_rot * 1e3 / (double)rotations,
+           t_add * 1e9 / (double)timed_adds - gen_ns, t_new * 1e9 / (double)ops - gen_ns,
+           t_old * 1e9 / (double)ops - gen_ns, (double)maybe / (double)ops, FP_RATE,
+           t_rot * 1e3 / (double)rotations,
            t_rot * 1e3 / (double)rotations / ((double)dedup_bloom_bytes(b) / GENS / 1e6));
     dedup_bloom_destroy(b);
 }

@@ -119,7 +119,7 @@ static void test_rotation_several_due(void **state)
     dedup_bloom_t *b = make(10000, 0.01, 4, 3000);
     dedup_hash_t a = event_hash(b, 1, 1), bb = event_hash(b, 1, 2), c = event_hash(b, 1, 3);
 
-    dedup_bloom_add(b, a);                                      /* slice 0 */
+    dedup_bloom_add(b, a);                                        /* slice 0 */
     assert_int_equal(dedup_bloom_rotate_if_due(b, T0 + 1000), 1); /* slice 1 */
     dedup_bloom_add(b, bb);
     /* slices 2 and 3 start while nobody calls */
@@ -161,8 +161,7 @@ static void test_invalid_confs(void **state)
     } cases[] = {
         {{.expected_per_window = 0, .fp_rate = 0.01, .generations = 4, .window_ms = 1000},
          "expected_per_window"},
-        {{.expected_per_window = 10, .fp_rate = 0, .generations = 4, .window_ms = 1000},
-         "fp_rate"},
+        {{.expected_per_window = 10, .fp_rate = 0, .generations = 4, .window_ms = 1000}, "fp_rate"},
         {{.expected_per_window = 10, .fp_rate = -0.1, .generations = 4, .window_ms = 1000},
          "fp_rate"},
         {{.expected_per_window = 10, .fp_rate = 0.5, .generations = 4, .window_ms = 1000},
@@ -177,8 +176,7 @@ static void test_invalid_confs(void **state)
          "window_ms"},
         {{.expected_per_window = 10, .fp_rate = 0.01, .generations = 4, .window_ms = 2},
          "window_ms"},
-        {{.expected_per_window = UINT64_MAX, .fp_rate = 1e-9, .generations = 64,
-          .window_ms = 1000},
+        {{.expected_per_window = UINT64_MAX, .fp_rate = 1e-9, .generations = 64, .window_ms = 1000},
          "needs more than"},
     };
     char err[256];
@@ -192,8 +190,8 @@ static void test_invalid_confs(void **state)
     assert_null(dedup_bloom_create(&cases[0].conf, T0, NULL, 0));
     /* the limits themselves are valid */
     {
-        dedup_bloom_conf_t ok = {.expected_per_window = 1, .fp_rate = 0.499, .generations = 64,
-                                 .window_ms = 63};
+        dedup_bloom_conf_t ok = {
+            .expected_per_window = 1, .fp_rate = 0.499, .generations = 64, .window_ms = 63};
         dedup_bloom_t *b = dedup_bloom_create(&ok, T0, err, sizeof(err));
         assert_non_null(b);
         dedup_bloom_destroy(b);
@@ -208,10 +206,8 @@ static void test_invalid_confs(void **state)
 
 static void test_byte_cap(void **state)
 {
-    dedup_bloom_conf_t conf = {.expected_per_window = 1000000,
-                               .fp_rate = 0.01,
-                               .generations = 4,
-                               .window_ms = 86400000};
+    dedup_bloom_conf_t conf = {
+        .expected_per_window = 1000000, .fp_rate = 0.01, .generations = 4, .window_ms = 86400000};
     char err[256], want[64];
     dedup_bloom_t *b = dedup_bloom_create(&conf, T0, err, sizeof(err));
     uint64_t bytes;
@@ -239,9 +235,8 @@ static void test_sizing(void **state)
         uint64_t n;
         double fp;
         unsigned gens;
-    } cases[] = {{1, 0.01, 2},        {1000, 0.1, 2},     {200000, 0.01, 4},
-                 {1000000, 0.001, 8}, {5000000, 0.01, 4}, {100000, 0.05, 64},
-                 {1000, 1e-9, 64}};
+    } cases[] = {{1, 0.01, 2},       {1000, 0.1, 2},     {200000, 0.01, 4}, {1000000, 0.001, 8},
+                 {5000000, 0.01, 4}, {100000, 0.05, 64}, {1000, 1e-9, 64}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         dedup_bloom_t *b = make(cases[i].n, cases[i].fp, cases[i].gens, 86400000);
         uint64_t m = dedup_bloom_bits_per_generation(b);
@@ -251,8 +246,8 @@ static void test_sizing(void **state)
         assert_int_equal(m % 512, 0);
         assert_true((double)m >= textbook);
         if (cases[i].fp >= 0.001 && (double)m > textbook * 1.2 + 1024)
-            fail_msg("case %zu: %llu bits per generation, textbook %.0f", i,
-                     (unsigned long long)m, textbook);
+            fail_msg("case %zu: %llu bits per generation, textbook %.0f", i, (unsigned long long)m,
+                     textbook);
         assert_int_equal(dedup_bloom_bytes(b), m / 8 * cases[i].gens);
         assert_in_range(dedup_bloom_probes(b), 1, 16);
         dedup_bloom_destroy(b);
@@ -267,9 +262,9 @@ static void test_hash_keyed(void **state)
     dedup_hash_t y = dedup_bloom_hash(b1, key, sizeof(key) - 1);
     dedup_hash_t z = dedup_bloom_hash(b2, key, sizeof(key) - 1);
     dedup_hash_t w = dedup_bloom_hash(b1, key, sizeof(key) - 2);
-    assert_true(x.h1 == y.h1 && x.h2 == y.h2);   /* deterministic per instance */
-    assert_false(x.h1 == z.h1 && x.h2 == z.h2);  /* random key per instance */
-    assert_false(x.h1 == w.h1 && x.h2 == w.h2);  /* length matters */
+    assert_true(x.h1 == y.h1 && x.h2 == y.h2);  /* deterministic per instance */
+    assert_false(x.h1 == z.h1 && x.h2 == z.h2); /* random key per instance */
+    assert_false(x.h1 == w.h1 && x.h2 == w.h2); /* length matters */
     assert_false(x.h1 == x.h2);
     /* the empty key hashes too */
     (void)dedup_bloom_hash(b1, "", 0);
