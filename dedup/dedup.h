@@ -19,12 +19,22 @@ typedef enum {
 
 extern const char *const dedup_policy_names[]; /* "open", "closed", NULL */
 
+/* How Redis remembers events (dedup/README.md, "Layouts"). Same protocol and verdicts. */
+typedef enum {
+    DEDUP_LAYOUT_KEYS = 0, /* one key per event: sl:dd:{<tenant>:<event_id>} */
+    DEDUP_LAYOUT_BUCKETS,  /* fields in hashes sl:ddb:{<tenant>:<bucket>}:<generation> */
+} dedup_layout_t;
+
+extern const char *const dedup_layout_names[]; /* "keys", "buckets", NULL */
+
 typedef struct {
     int enabled;
     char redis_host[256];       /* storage behind redis.host */
     uint64_t window_ms;         /* how long a committed event_id is remembered (TTL) */
     uint64_t lease_ms;          /* how long a claim holds before the produce must finish */
     int policy;                 /* dedup_policy_t */
+    int layout;                 /* dedup_layout_t */
+    uint64_t buckets;           /* buckets layout: hashes per tenant and generation (>= 1) */
     dedup_bloom_conf_t bloom;
     dedup_redis_conf_t redis;
 } dedup_conf_t;
@@ -33,7 +43,8 @@ typedef struct {
 typedef struct {
     int enabled;
     int64_t window_ms, lease_ms;
-    int policy;
+    int policy, layout;
+    int64_t buckets; /* 0: derived from bloom_expected */
     int64_t bloom_expected, bloom_fp_ppm, bloom_generations;
     uint64_t bloom_max_bytes;
     char *redis_address;
@@ -80,15 +91,17 @@ typedef struct dedup_claim dedup_claim_t;
  * caller answers 503; nothing was claimed). */
 typedef void (*dedup_claim_cb)(void *arg, dedup_claim_t *claim, int degraded, int refused);
 
-/* Decides every item with one pipelined Redis round trip (SET key lease NX PX lease_ms GET).
- * Duplicates inside the batch are decided locally. The items array must stay valid until the
- * callback. */
+/* Decides every item with one pipelined Redis round trip: layout keys, SET key lease NX PX
+ * lease_ms GET; layout buckets, one EVALSHA of the claim script per item (a second round trip
+ * only when Redis lost its script cache: NOSCRIPT). Duplicates inside the batch are decided
+ * locally. The items array must stay valid until the callback. */
 void dedup_claim(dedup_thread_t *t, const char *tenant, dedup_item_t *items, size_t n,
                  dedup_claim_cb cb, void *arg);
 
-/* After the produce: for every DEDUP_NEW item, stored[i] != 0 commits it (SET key committed PX
- * window_ms) and 0 releases its lease (deleted only if still ours). One pipeline, no wait for
- * the replies (a lost commit leaves the lease to expire: a later resend is then accepted).
+/* After the produce: for every DEDUP_NEW item, stored[i] != 0 commits it (keys: SET key
+ * committed PX window_ms; buckets: the commit script) and 0 releases its lease (deleted only if
+ * still ours). One pipeline, no wait for the replies (a lost commit leaves the lease to expire:
+ * a later resend is then accepted). The items array must still be valid during this call.
  * DEDUP_DEGRADED items that were stored are added to the Bloom filter. Frees the claim. */
 void dedup_finish(dedup_thread_t *t, dedup_claim_t *claim, const unsigned char *stored);
 

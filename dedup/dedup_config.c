@@ -19,6 +19,13 @@ static const sl_cfg_field_t dedup_fields[] = {
      dedup_policy_names,
      "when Redis cannot answer: open (accept, Bloom filter only, marked degraded) or closed "
      "(503)"},
+    {"dedup.layout", SL_CFG_ENUM, offsetof(dedup_settings_t, layout), "keys", 1, 0,
+     dedup_layout_names,
+     "Redis layout: keys (one key per event) or buckets (fields in hashes, ~5x denser; every "
+     "replica must use the same layout, window and bucket count)"},
+    F("dedup.buckets", SL_CFG_INT, buckets, "0", 0, 1000000000,
+      "layout buckets: hashes per tenant and generation; 0 = dedup.bloom_expected / 100 "
+      "(changing it, or dedup.window, forgets what Redis remembers)"),
     F("dedup.bloom_expected", SL_CFG_INT, bloom_expected, "10000000", 1000, 10000000000LL,
       "distinct events per window the Bloom filter is sized for"),
     F("dedup.bloom_fp_ppm", SL_CFG_INT, bloom_fp_ppm, "10000", 1, 200000,
@@ -62,6 +69,13 @@ int dedup_conf_from_settings(const dedup_settings_t *s, dedup_conf_t *conf, char
     conf->window_ms = (uint64_t)s->window_ms;
     conf->lease_ms = (uint64_t)s->lease_ms;
     conf->policy = s->policy;
+    conf->layout = s->layout;
+    /* ~100 events per hash at the sizing load keeps each one a listpack (Redis packs a hash of
+     * up to hash-max-listpack-entries = 128 fields) */
+    conf->buckets =
+        s->buckets > 0 ? (uint64_t)s->buckets : ((uint64_t)s->bloom_expected + 99) / 100;
+    if (conf->buckets == 0)
+        conf->buckets = 1;
     conf->bloom.expected_per_window = (uint64_t)s->bloom_expected;
     conf->bloom.fp_rate = (double)s->bloom_fp_ppm / 1e6;
     conf->bloom.generations = (unsigned)s->bloom_generations;

@@ -779,11 +779,28 @@ int slt_stack_start(slt_stack_t *s, const char *const *extra_sets)
         goto Fail;
     if (start_broker(s) != 0)
         goto Fail;
+    /* the test's sets, then SLT_EXTRA_SETS="k=v,k=v" (a variant run of the same test) */
+    const char *env = getenv("SLT_EXTRA_SETS");
+    size_t n_test = 0, n_env = 0;
     for (size_t i = 0; extra_sets && extra_sets[i]; i++)
-        s->n_extra_sets++;
-    s->extra_sets = calloc(s->n_extra_sets + 1, sizeof(char *));
-    for (size_t i = 0; i < s->n_extra_sets; i++)
-        s->extra_sets[i] = stack_subst(s, extra_sets[i]);
+        n_test++;
+    for (const char *p = env; p && *p; p++) /* at most one set per comma, plus one */
+        n_env += *p == ',';
+    n_env += env && *env;
+    s->extra_sets = calloc(n_test + n_env + 1, sizeof(char *));
+    for (size_t i = 0; i < n_test; i++)
+        s->extra_sets[s->n_extra_sets++] = stack_subst(s, extra_sets[i]);
+    for (const char *p = env; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *one = strndup(p, len);
+        if (len > 0) {
+            s->extra_sets[s->n_extra_sets++] = stack_subst(s, one);
+            slt_note("SLT_EXTRA_SETS: --set %s", one);
+        }
+        free(one);
+        p = comma ? comma + 1 : p + len;
+    }
     if (slt_gateway_start(s) != 0)
         goto Fail;
     return 0;

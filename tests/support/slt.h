@@ -134,7 +134,9 @@ typedef struct {
 /* Starts redis-server, the dev broker and the gateway (see slt_gateway_start), each waited for
  * with a deadline. extra_sets is NULL or a NULL-terminated list of "key=value" passed to the
  * gateway as --set after the defaults; "{redis_port}", "{kafka_port}" and "{dir}" in them are
- * substituted. Returns 0, or -1 after dumping the logs (the stack is stopped). */
+ * substituted. The environment variable SLT_EXTRA_SETS="k=v,k=v" (no commas inside a value)
+ * appends more sets after those (ctest variants of a test, e.g. dedup.layout=buckets). Returns
+ * 0, or -1 after dumping the logs (the stack is stopped). */
 int slt_stack_start(slt_stack_t *s, const char *const *extra_sets);
 /* Stops the gateway (recording a failure unless it exits 0 on SIGTERM), the broker and redis.
  * Removes the temp dir unless a failure was recorded (then dumps the logs and prints the kept
