@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bytes per remembered event in Redis for dedup's two layouts (dedup.layout=keys|buckets),
 # measured on a private redis-server: used_memory delta / N after writing N committed events
-# exactly as the gateway leaves them (dedup/dedup.c, dedup/README.md "Layouts"):
+# exactly as the gateway leaves them (dedup/dedup_buckets.c, dedup/README.md "Layouts"):
 #   keys     SET sl:dd:{tenant-a:<uuid>} 'C'+fp[8] PX 86400000
 #   buckets  HSET sl:ddb:{tenant-a:<bucket>}:<generation> <uuid as 16 bytes> 'C'+fp[8], and
 #            PEXPIREAT (generation + 2) * window on each hash; bucket = fmix64(FNV-1a(uuid)) % B
@@ -32,7 +32,7 @@ gen() { # layout
         my %expiring;
         srand(42);
         sub resp { join("", "*", scalar(@_), "\r\n", map { "\$" . length($_) . "\r\n$_\r\n" } @_) }
-        # dedup.c bucket_of: FNV-1a 64 (offset basis 0xcbf29ce484222325),
+        # dedup_buckets.c bucket_of: FNV-1a 64 (offset basis 0xcbf29ce484222325),
         # then MurmurHash3 fmix64, modulo the bucket count
         sub bucket_of {
             my $h;

@@ -32,7 +32,7 @@ static uint64_t window_ms = 86400000; /* dedup.window: the default, then 60 s fo
 static slt_ledger_t led;
 static redisContext *rc;
 
-/* --- the layout, as dedup/README.md describes it (dedup.c: bucket_of, bucket_field) --- */
+/* --- the layout, as dedup/README.md describes it (dedup_buckets.c: bucket_of, bucket_field) --- */
 
 static uint64_t bucket_of(const char *id)
 {
