@@ -263,14 +263,7 @@ int main(void)
     /* API.md: the raw body of a 400 goes to the dead-letter topic: one parse-stage dead letter
      * per 400 the gateway answered (its own count), each with a 400 machine code */
     {
-        slt_http_resp_t mresp;
-        const char *needle = "sluice_http_requests_total{status=\"400\"} ";
-        char *line;
-        long n400 = -1;
-        slt_http_get(slt_admin_url(&s, "/metrics", url, sizeof(url)), SLT_HTTP_1_1, &mresp);
-        if (mresp.body && (line = strstr(mresp.body, needle)))
-            n400 = atol(line + strlen(needle));
-        slt_http_resp_dispose(&mresp);
+        long n400 = slt_gateway_metric(&s, "sluice_http_requests_total{status=\"400\"}");
         SLT_CHECK(n400 > 0, "the gateway counted its 400 answers (%ld)", n400);
         slt_kafka_recs_t dlq;
         SLT_REQUIRE(slt_kafka_consume_all(s.bootstrap, "events.dlq", (size_t)(n400 > 0 ? n400 : 0),

@@ -197,29 +197,10 @@ static void test_two_gateways(const slt_stack_t *s)
     SLT_CHECK(slt_gateway_stop(&s2, 15000) == 0, "second gateway stops with exit 0");
 }
 
-typedef struct {
-    const slt_stack_t *s;
-    const char *want;
-} readyz_wait_t;
-
-static int readyz_says(void *arg)
-{
-    readyz_wait_t *w = arg;
-    char url[200];
-    slt_http_resp_t resp;
-    int yes;
-    slt_admin_url(w->s, "/readyz", url, sizeof(url));
-    slt_http_get(url, SLT_HTTP_1_1, &resp);
-    yes = resp.body != NULL && strstr(resp.body, w->want) != NULL;
-    slt_http_resp_dispose(&resp);
-    return yes;
-}
-
 static void test_redis_outage(slt_stack_t *s)
 {
     slt_batch_t b, c;
     slt_batch_resp_t br;
-    readyz_wait_t degraded = {s, "\"dedup\":\"degraded\""}, ok = {s, "\"dedup\":\"ok\""};
 
     SLT_REQUIRE(slt_redis_kill(s) == 0, "redis killed");
     slt_batch_init(&b);
@@ -229,7 +210,7 @@ static void test_redis_outage(slt_stack_t *s)
         slt_batch_resp_dispose(&br);
     }
     expect_all(&b);
-    SLT_CHECK(slt_poll_until(readyz_says, &degraded, 10000), "/readyz reports dedup degraded");
+    SLT_CHECK(slt_wait_readyz(s, 200, "\"dedup\":\"degraded\"", 10000), "/readyz reports dedup degraded");
     /* without Redis the Bloom filter still knows what this gateway accepted */
     if (post(s, &b, &br, "resend during the outage")) {
         SLT_CHECK(br.accepted == 0 && br.duplicate == N, "outage resend: accepted %ld dup %ld",
@@ -238,7 +219,7 @@ static void test_redis_outage(slt_stack_t *s)
     }
 
     SLT_REQUIRE(slt_redis_restart(s) == 0, "redis restarted");
-    SLT_CHECK(slt_poll_until(readyz_says, &ok, 15000), "/readyz reports dedup ok again");
+    SLT_CHECK(slt_wait_readyz(s, 200, "\"dedup\":\"ok\"", 15000), "/readyz reports dedup ok again");
     slt_batch_init(&c);
     slt_batch_add_n(&c, N);
     if (post(s, &c, &br, "after the outage")) {

@@ -8,23 +8,6 @@
 
 #define N 10
 
-typedef struct {
-    const slt_stack_t *s;
-    long want;
-} readyz_wait_t;
-
-static int readyz_is(void *arg)
-{
-    readyz_wait_t *w = arg;
-    char url[200];
-    slt_http_resp_t resp;
-    long st;
-    slt_admin_url(w->s, "/readyz", url, sizeof(url));
-    st = slt_http_get(url, SLT_HTTP_1_1, &resp);
-    slt_http_resp_dispose(&resp);
-    return st == w->want;
-}
-
 int main(void)
 {
     slt_init("test_dedup_closed", 120);
@@ -34,7 +17,6 @@ int main(void)
     slt_ledger_t led;
     slt_ledger_init(&led);
     int64_t t0 = slt_wall_ms();
-    readyz_wait_t down = {&s, 503}, up = {&s, 200};
     slt_batch_t a, b, c;
     slt_http_resp_t resp;
 
@@ -47,7 +29,7 @@ int main(void)
         slt_ledger_expect(&led, slt_batch_event(&a, i), SLT_TENANT_A);
 
     SLT_REQUIRE(slt_redis_kill(&s) == 0, "redis killed");
-    SLT_CHECK(slt_poll_until(readyz_is, &down, 10000), "/readyz goes 503 without Redis");
+    SLT_CHECK(slt_wait_readyz(&s, 503, NULL, 10000), "/readyz goes 503 without Redis");
     slt_batch_init(&b);
     slt_batch_add_n(&b, N);
     slt_post_batch(&s, &b, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_1_1, &resp);
@@ -62,7 +44,7 @@ int main(void)
         slt_ledger_forbid(&led, slt_batch_event_id(&b, i), "answered 503 dedup_unavailable");
 
     SLT_REQUIRE(slt_redis_restart(&s) == 0, "redis restarted");
-    SLT_CHECK(slt_poll_until(readyz_is, &up, 15000), "/readyz back to 200 with Redis");
+    SLT_CHECK(slt_wait_readyz(&s, 200, NULL, 15000), "/readyz back to 200 with Redis");
     slt_batch_init(&c);
     slt_batch_add_n(&c, N);
     slt_post_batch(&s, &c, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_2, &resp);
@@ -73,15 +55,8 @@ int main(void)
 
     /* the gateway's own books agree: the refused batch is not counted as accepted */
     {
-        char url[200];
-        slt_http_resp_t m;
-        const char *needle = "sluice_events_total{outcome=\"accepted\"} ";
-        char *line;
-        slt_http_get(slt_admin_url(&s, "/metrics", url, sizeof(url)), SLT_HTTP_1_1, &m);
-        line = m.body ? strstr(m.body, needle) : NULL;
-        SLT_CHECK(line && atol(line + strlen(needle)) == 2 * N, "metrics count %ld accepted, want %d",
-                  line ? atol(line + strlen(needle)) : -1L, 2 * N);
-        slt_http_resp_dispose(&m);
+        long accepted = slt_gateway_metric(&s, "sluice_events_total{outcome=\"accepted\"}");
+        SLT_CHECK(accepted == 2 * N, "metrics count %ld accepted, want %d", accepted, 2 * N);
     }
 
     int64_t t1 = slt_wall_ms();

@@ -12,23 +12,10 @@
 
 #define BATCH_EVENTS 20
 
-typedef struct {
-    const slt_stack_t *s;
-} metric_arg_t;
-
 /* true once the gateway reports a batch waiting for Kafka */
 static int batch_in_flight(void *arg)
 {
-    const metric_arg_t *a = arg;
-    char url[200];
-    slt_http_resp_t resp;
-    int yes = 0;
-
-    slt_admin_url(a->s, "/metrics", url, sizeof(url));
-    if (slt_http_get(url, SLT_HTTP_1_1, &resp) == 200 && resp.body != NULL)
-        yes = strstr(resp.body, "\nsluice_inflight_batches 1\n") != NULL;
-    slt_http_resp_dispose(&resp);
-    return yes;
+    return slt_gateway_metric(arg, "sluice_inflight_batches") == 1;
 }
 
 int main(void)
@@ -48,8 +35,7 @@ int main(void)
     slt_batch_add_n(&b, BATCH_EVENTS);
     slt_post_prepare(&post, &s, &b, SLT_WRITE_KEY_A, SLT_AUTH_BEARER, SLT_HTTP_2);
     slt_http_many_t *m = slt_http_many_start(&post.req, 1);
-    metric_arg_t ma = {&s};
-    SLT_REQUIRE(slt_poll_until(batch_in_flight, &ma, 10000), "the batch is waiting for Kafka");
+    SLT_REQUIRE(slt_poll_until(batch_in_flight, &s, 10000), "the batch is waiting for Kafka");
 
     SLT_CHECK(slt_proc_signal(&s.gateway, SIGTERM) == 0, "SIGTERM sent to the gateway");
     int exited = slt_proc_wait(&s.gateway, 15000);

@@ -766,6 +766,46 @@ int slt_broker_control(const slt_stack_t *s, const char *cmd)
     return ok && slt_poll_until(cond_control_logged, &w, 5000) ? 0 : -1;
 }
 
+long slt_gateway_metric(const slt_stack_t *s, const char *sample)
+{
+    char url[200], needle[256];
+    slt_http_resp_t resp;
+    const char *at;
+    long v = -1;
+
+    snprintf(needle, sizeof(needle), "\n%s ", sample);
+    slt_http_get(slt_admin_url(s, "/metrics", url, sizeof(url)), SLT_HTTP_1_1, &resp);
+    if (resp.status == 200 && resp.body && (at = strstr(resp.body, needle)) != NULL)
+        v = atol(at + strlen(needle));
+    slt_http_resp_dispose(&resp);
+    return v;
+}
+
+typedef struct {
+    const slt_stack_t *s;
+    long status;
+    const char *substring;
+} readyz_wait_t;
+
+static int cond_readyz(void *arg)
+{
+    readyz_wait_t *w = arg;
+    char url[200];
+    slt_http_resp_t resp;
+    int yes;
+    slt_http_get(slt_admin_url(w->s, "/readyz", url, sizeof(url)), SLT_HTTP_1_1, &resp);
+    yes = resp.status == w->status &&
+          (w->substring == NULL || (resp.body && strstr(resp.body, w->substring)));
+    slt_http_resp_dispose(&resp);
+    return yes;
+}
+
+int slt_wait_readyz(const slt_stack_t *s, long status, const char *substring, int timeout_ms)
+{
+    readyz_wait_t w = {s, status, substring};
+    return slt_poll_until(cond_readyz, &w, timeout_ms);
+}
+
 int slt_stack_start(slt_stack_t *s, const char *const *extra_sets)
 {
     memset(s, 0, sizeof(*s));
@@ -1615,9 +1655,10 @@ int slt_error_body_parse(const char *body, size_t len, char **code, char **detai
     return 0;
 }
 
-int slt_check_error(const char *what, const slt_http_resp_t *resp, long status, const char *code)
+/* Records a failure unless resp has this status and an application/json body. Returns 0 when
+ * the status is wrong (nothing more to check), 1 otherwise. */
+static int check_json_status(const char *what, const slt_http_resp_t *resp, long status)
 {
-    int before = slt_failures();
     if (resp->status != status) {
         slt_fail_at(__FILE__, __LINE__, "status",
                     "%s: expected HTTP %ld, got %ld%s%s; body: %.300s", what, status, resp->status,
@@ -1630,6 +1671,14 @@ int slt_check_error(const char *what, const slt_http_resp_t *resp, long status, 
         slt_fail_at(__FILE__, __LINE__, "Content-Type",
                     "%s: Content-Type is '%s', want application/json", what, ct ? ct : "(none)");
     free(ct);
+    return 1;
+}
+
+int slt_check_error(const char *what, const slt_http_resp_t *resp, long status, const char *code)
+{
+    int before = slt_failures();
+    if (!check_json_status(what, resp, status))
+        return 0;
     char *c = NULL, *d = NULL, err[256];
     if (slt_error_body_parse(resp->body, resp->body_len, &c, &d, err, sizeof(err)) != 0) {
         slt_fail_at(__FILE__, __LINE__, "error body", "%s: error body %s: %.300s", what, err,
@@ -1908,18 +1957,8 @@ long slt_post_batch(const slt_stack_t *s, const slt_batch_t *b, const char *key,
 int slt_check_all_accepted(const char *what, const slt_http_resp_t *resp, size_t n)
 {
     int before = slt_failures();
-    if (resp->status != 200) {
-        slt_fail_at(__FILE__, __LINE__, "status == 200", "%s: HTTP %ld%s%s; body: %.300s", what,
-                    resp->status,
-                    resp->status ? "" : ", transport error: ", resp->status ? "" : resp->error,
-                    resp->body ? resp->body : "");
+    if (!check_json_status(what, resp, 200))
         return 0;
-    }
-    char *ct = slt_http_resp_header(resp, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0)
-        slt_fail_at(__FILE__, __LINE__, "Content-Type",
-                    "%s: Content-Type is '%s', want application/json", what, ct ? ct : "(none)");
-    free(ct);
     slt_batch_resp_t br;
     char err[256];
     if (slt_batch_resp_parse(resp->body, resp->body_len, &br, err, sizeof(err)) != 0) {

@@ -157,6 +157,12 @@ int slt_redis_restart(slt_stack_t *s);
 /* Sends one command to the dev broker's control FIFO (see tools/devbroker/README.md) and waits
  * until the broker logged it as done. Returns 0 or -1. */
 int slt_broker_control(const slt_stack_t *s, const char *cmd);
+/* One sample of the gateway's /metrics, by its exact name and labels
+ * ("sluice_events_total{outcome=\"accepted\"}"); -1 when absent. */
+long slt_gateway_metric(const slt_stack_t *s, const char *sample);
+/* Polls admin /readyz until it answers `status` (and its body contains `substring`, unless
+ * NULL). Returns 1, or 0 at the deadline. */
+int slt_wait_readyz(const slt_stack_t *s, long status, const char *substring, int timeout_ms);
 /* URL on the public TLS listener ("https://127.0.0.1:<port><path>"), into buf; returns buf. */
 const char *slt_public_url(const slt_stack_t *s, const char *path, char *buf, size_t len);
 /* URL on the admin listener ("http://127.0.0.1:<port><path>"), into buf; returns buf. */
