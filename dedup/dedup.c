@@ -140,13 +140,23 @@ static void decide_without_redis(dedup_claim_t *c, int *degraded, int *refused)
             c->items[c->sent[k]].verdict = DEDUP_SKIP;
         return;
     }
+    /* Fail-open: the Bloom filter decides alone, and it can only be sure of "new". A "maybe
+     * seen" is answered retry, never duplicate: a false positive (and a filter filled past its
+     * sizing load has many) would otherwise drop an event that was never stored. A "new" event
+     * is added to the filter at once, so a copy racing it while Redis is away is a "maybe"
+     * (retry) rather than a second write; if its own write then fails, its resends get retry
+     * until Redis answers again: delayed, never lost. */
     *degraded = 1;
     c->degraded = 1;
     for (size_t k = 0; k < c->n_sent; k++) {
         dedup_item_t *it = &c->items[c->sent[k]];
-        it->verdict = dedup_bloom_maybe_contains(d->bloom, bloom_key(d, c->tenant, it))
-                          ? DEDUP_DUPLICATE
-                          : DEDUP_DEGRADED;
+        dedup_hash_t h = bloom_key(d, c->tenant, it);
+        if (dedup_bloom_maybe_contains(d->bloom, h)) {
+            it->verdict = DEDUP_UNSURE;
+        } else {
+            it->verdict = DEDUP_DEGRADED;
+            dedup_bloom_add(d->bloom, h);
+        }
     }
 }
 

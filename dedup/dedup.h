@@ -13,7 +13,8 @@
 
 /* What happens to a batch when Redis cannot answer. */
 typedef enum {
-    DEDUP_FAIL_OPEN = 0, /* accept; dedup by the Bloom filter alone; records marked degraded */
+    DEDUP_FAIL_OPEN = 0, /* Bloom filter alone: "new" accepted (records marked degraded),
+                            "maybe seen" answered retry */
     DEDUP_FAIL_CLOSED,   /* the whole batch gets 503 + Retry-After */
 } dedup_policy_t;
 
@@ -64,6 +65,8 @@ typedef enum {
     DEDUP_DUPLICATE,    /* committed earlier with the same payload: drop, answer duplicate */
     DEDUP_CONFLICT,     /* committed earlier with a different payload: duplicate/id_conflict */
     DEDUP_IN_FLIGHT,    /* leased by a request elsewhere: answer retry */
+    DEDUP_UNSURE,       /* Redis unavailable and the Bloom filter says "maybe seen": answer
+                           retry (a false positive must not drop a new event) */
     DEDUP_SKIP,         /* not taking part (invalid event): left alone */
 } dedup_verdict_t;
 

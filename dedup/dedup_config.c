@@ -38,7 +38,7 @@ static const sl_cfg_field_t dedup_fields[] = {
       "Redis for dedup: host:port or unix:/path/to/socket"),
     F("redis.connect_timeout", SL_CFG_MS, connect_timeout_ms, "1s", 10, 60000,
       "a connect taking longer fails and is retried"),
-    F("redis.command_timeout", SL_CFG_MS, command_timeout_ms, "250ms", 5, 60000,
+    F("redis.command_timeout", SL_CFG_MS, command_timeout_ms, "1s", 5, 60000,
       "a pipeline whose replies are not all in by then fails (and reconnects)"),
     F("redis.reconnect_min", SL_CFG_MS, reconnect_min_ms, "100ms", 1, 60000,
       "first reconnect backoff, doubling up to redis.reconnect_max"),

@@ -138,6 +138,11 @@ static sl_err_t retry_code(const gw_slot_t *s)
 /* The final outcome of a slot, and the code behind it. */
 static gw_outcome_t slot_outcome(const gw_slot_t *s, sl_err_t *code)
 {
+    if (s->dead_letter && s->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* "invalid" promises the event is in the dead-letter topic: it is not, so resend */
+        *code = SL_ERR_KAFKA_FAILED;
+        return GW_OUT_RETRY;
+    }
     if (s->state != SLOT_KAFKA) {
         *code = (sl_err_t)s->code;
         return (gw_outcome_t)s->state;
@@ -238,8 +243,8 @@ static void render_result(gw_batch_t *b, sl_buf_t *out, const gw_outcomes_t *o)
             break;
         default:
             sl_buf_printf(out, ",\"status\":\"retry\",\"code\":\"%s\"", sl_err_code(code));
-            append_detail(out, s->state == SLOT_KAFKA ? rd_kafka_err2str(s->err)
-                                                     : sl_err_message(code));
+            append_detail(out, s->state == SLOT_KAFKA || s->dead_letter ? rd_kafka_err2str(s->err)
+                                                                       : sl_err_message(code));
             break;
         }
         sl_buf_append(out, "}", 1);
@@ -454,6 +459,9 @@ static void on_claimed(void *arg, dedup_claim_t *claim, int degraded, int refuse
             break;
         case DEDUP_IN_FLIGHT:
             slot->state = GW_OUT_RETRY, slot->code = SL_ERR_IN_FLIGHT;
+            break;
+        case DEDUP_UNSURE:
+            slot->state = GW_OUT_RETRY, slot->code = SL_ERR_DEDUP_UNAVAILABLE;
             break;
         case DEDUP_SKIP:
             break; /* invalid: its slot already says so */

@@ -7,8 +7,9 @@ packages=(
     # build
     gcc make cmake pkg-config
     libc6-dev libh2o-evloop-dev librdkafka-dev libhiredis-dev libssl-dev zlib1g-dev
+    libnghttp2-dev
     # tests
-    libcmocka-dev libcurl4-openssl-dev libjansson-dev
+    libcmocka-dev libcurl4-openssl-dev libjansson-dev jq
     # the local stack and the third-party clients it is checked with
     redis-server kcat curl nghttp2-client openssl procps iproute2
 )
