@@ -182,6 +182,14 @@ void dedup_claim_done(dedup_claim_t *c, const char *err)
         SL_LOG_RATELIMITED(SL_LOG_WARN, 5000, "dedup: redis unavailable", "err=\"%s\" policy=%s",
                            err, dedup_policy_names[c->t->d->conf.policy]);
         decide_without_redis(c, &degraded, &refused);
+    } else {
+        /* claimed events enter the Bloom filter now, not after the write: if Redis dies while
+         * they are in flight, a copy racing them is a "maybe" (retry), not a second write */
+        for (size_t k = 0; k < c->n_sent; k++) {
+            dedup_item_t *it = &c->items[c->sent[k]];
+            if (it->verdict == DEDUP_NEW)
+                dedup_bloom_add(c->t->d->bloom, bloom_key(c->t->d, c->tenant, it));
+        }
     }
     c->cb(c->arg, c, degraded, refused);
 }

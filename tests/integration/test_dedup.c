@@ -5,6 +5,8 @@
  *  4. two gateways receiving the same batches at the same time: one copy of each event;
  *  5. kill -9 Redis (policy open): batches accepted, marked degraded, resends answered retry
  *     (the Bloom filter says "maybe"), /readyz says degraded; Redis back: dedup resumes.
+ *  6. kill -9 Redis in the middle of 40 concurrent batches: every answer holds (accepted events
+ *     in Kafka once, retried ones absent), then Redis comes back.
  * Kafka is read back at the end and audited against every answer. */
 #include "slt.h"
 
@@ -241,6 +243,103 @@ static void test_redis_outage(slt_stack_t *s)
     slt_batch_dispose(&c);
 }
 
+typedef struct {
+    slt_http_many_t *m;
+} many_arg_t;
+
+static int some_answered(void *arg)
+{
+    return slt_http_many_done(((many_arg_t *)arg)->m) >= 5;
+}
+
+static void test_redis_killed_mid_run(slt_stack_t *s)
+{
+    enum { BATCHES = 40 };
+    static slt_batch_t b[BATCHES];
+    static slt_post_t p[BATCHES];
+    static slt_http_req_t reqs[BATCHES];
+    static slt_http_resp_t resps[BATCHES];
+    long accepted = 0, retried = 0, doubles = 0, done_before;
+
+    for (int k = 0; k < BATCHES; k++) {
+        slt_batch_init(&b[k]);
+        slt_batch_add_n(&b[k], N);
+        if (k % 5 == 4) /* resends of an earlier batch of this run */
+            for (size_t i = 0; i < N; i++)
+                slt_batch_add_value(&b[k], json_deep_copy(slt_batch_event(&b[k - 1], i)));
+        slt_post_prepare(&p[k], s, &b[k], SLT_WRITE_KEY_A, SLT_AUTH_BEARER,
+                         k % 2 ? SLT_HTTP_2 : SLT_HTTP_1_1);
+        reqs[k] = p[k].req;
+    }
+    many_arg_t ma = {slt_http_many_start(reqs, BATCHES)};
+    SLT_CHECK(slt_poll_until(some_answered, &ma, 20000), "batches under way");
+    done_before = (long)slt_http_many_done(ma.m);
+    SLT_REQUIRE(slt_redis_kill(s) == 0, "redis killed mid-run");
+    slt_http_many_join(ma.m, resps);
+
+    /* per event id over the whole run (copies race: either may win): accepted at most once,
+     * and answered duplicate only when some copy was accepted */
+    json_t *tally = json_object(); /* event_id -> [accepted, duplicate, index of batch, i] */
+    for (int k = 0; k < BATCHES; k++) {
+        slt_batch_resp_t br;
+        char err[256];
+        size_t n = slt_batch_len(&b[k]);
+        if (resps[k].status != 200 ||
+            slt_batch_resp_parse(resps[k].body, resps[k].body_len, &br, err, sizeof(err)) != 0) {
+            SLT_CHECK(0, "mid-run batch %d: HTTP %ld", k, resps[k].status);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const slt_outcome_t *o = slt_batch_resp_find(&br, (long)i);
+            const char *id = slt_batch_event_id(&b[k], i);
+            json_t *t = json_object_get(tally, id);
+            if (t == NULL)
+                json_object_set_new(tally, id, t = json_pack("[iiii]", 0, 0, k, (int)i));
+            if (o == NULL) {
+                accepted++;
+                json_array_set_new(t, 0, json_integer(json_integer_value(json_array_get(t, 0)) + 1));
+            } else if (strcmp(o->status, "duplicate") == 0) {
+                json_array_set_new(t, 1, json_integer(json_integer_value(json_array_get(t, 1)) + 1));
+            } else {
+                SLT_CHECK(strcmp(o->status, "retry") == 0, "mid-run batch %d event %zu: '%s'", k,
+                          i, o->status);
+                retried++;
+            }
+        }
+        slt_batch_resp_dispose(&br);
+    }
+    {
+        const char *id;
+        json_t *t;
+        json_object_foreach(tally, id, t) {
+            json_int_t acc = json_integer_value(json_array_get(t, 0));
+            json_int_t dup = json_integer_value(json_array_get(t, 1));
+            int k = (int)json_integer_value(json_array_get(t, 2));
+            size_t i = (size_t)json_integer_value(json_array_get(t, 3));
+            /* a copy racing one whose lease died with Redis may be written too: fail-open
+             * writes what it cannot check, marked dedup=degraded (the ledger checks the mark) */
+            SLT_CHECK(dup == 0 || acc >= 1, "event %s answered duplicate but never accepted", id);
+            if (acc > 1)
+                doubles++;
+            if (acc >= 1)
+                slt_ledger_expect_degraded_copies(&led, slt_batch_event(&b[k], i), SLT_TENANT_A);
+            else
+                slt_ledger_forbid(&led, id, "only ever answered retry while Redis died");
+        }
+    }
+    json_decref(tally);
+    slt_note("redis killed after %ld of %d batches were answered: %ld events accepted, %ld retry, "
+             "%ld written twice (marked degraded)",
+             done_before, BATCHES, accepted, retried, doubles);
+    for (int k = 0; k < BATCHES; k++) {
+        slt_http_resp_dispose(&resps[k]);
+        slt_post_dispose(&p[k]);
+        slt_batch_dispose(&b[k]);
+    }
+    SLT_REQUIRE(slt_redis_restart(s) == 0, "redis restarted");
+    SLT_CHECK(slt_wait_readyz(s, 200, "\"dedup\":\"ok\"", 15000), "dedup ok again");
+}
+
 int main(void)
 {
     slt_init("test_dedup", 170);
@@ -254,6 +353,7 @@ int main(void)
     test_failed_write_releases_the_claim(&s);
     test_two_gateways(&s);
     test_redis_outage(&s);
+    test_redis_killed_mid_run(&s);
 
     int64_t t1 = slt_wall_ms();
     slt_kafka_recs_t recs;
@@ -269,7 +369,9 @@ int main(void)
             const char *d = slt_kafka_rec_header(&recs.recs[i], "dedup");
             degraded += d != NULL && strcmp(d, "degraded") == 0;
         }
-        SLT_CHECK(degraded == N, "%zu records marked dedup=degraded, want %d", degraded, N);
+        /* the outage batch, plus whatever of the mid-run batches went through without Redis */
+        SLT_CHECK(degraded >= N, "%zu records marked dedup=degraded, want at least %d", degraded,
+                  N);
     }
     slt_kafka_recs_dispose(&recs);
     /* the id_conflict was reported, counted and copied to the dead-letter topic */

@@ -1765,6 +1765,14 @@ void slt_ledger_expect(slt_ledger_t *l, const json_t *event, const char *tenant)
     ledger_put(l->expected, event, tenant);
 }
 
+void slt_ledger_expect_degraded_copies(slt_ledger_t *l, const json_t *event, const char *tenant)
+{
+    ledger_put(l->expected, event, tenant);
+    json_object_set_new(json_object_get(l->expected,
+                                        json_string_value(json_object_get(event, "event_id"))),
+                        "degraded_copies", json_true());
+}
+
 void slt_ledger_maybe(slt_ledger_t *l, const json_t *event, const char *tenant)
 {
     ledger_put(l->maybe, event, tenant);
@@ -1833,10 +1841,14 @@ size_t slt_ledger_verify(slt_ledger_t *l, const slt_kafka_recs_t *recs, int64_t 
             continue;
         }
         json_int_t seen = json_integer_value(json_object_get(entry, "seen")) + 1;
+        const char *dedup = slt_kafka_rec_header(r, "dedup");
         json_object_set_new(entry, "seen", json_integer(seen));
-        if (seen == 2)
+        if (seen == 2 && !json_is_true(json_object_get(entry, "degraded_copies")))
             PROBLEM("event %s appears more than once (again at p%d@%lld)", eid, r->partition,
                     (long long)r->offset);
+        if (dedup && strcmp(dedup, "degraded") == 0)
+            json_object_set_new(entry, "degraded", json_integer(json_integer_value(
+                                                       json_object_get(entry, "degraded")) + 1));
         if (seen == 1 && is_maybe)
             n_maybe++;
         json_t *ev = json_object_get(entry, "event");
@@ -1865,8 +1877,12 @@ size_t slt_ledger_verify(slt_ledger_t *l, const slt_kafka_recs_t *recs, int64_t 
     }
     json_object_foreach(l->expected, k, v)
     {
-        if (json_integer_value(json_object_get(v, "seen")) == 0)
+        json_int_t seen = json_integer_value(json_object_get(v, "seen"));
+        if (seen == 0)
             PROBLEM("accepted event %s is not in Kafka", k);
+        else if (seen > 1 && json_integer_value(json_object_get(v, "degraded")) < seen - 1)
+            PROBLEM("event %s: %lld copies, only %lld marked dedup=degraded", k, (long long)seen,
+                    (long long)json_integer_value(json_object_get(v, "degraded")));
     }
     if (problems > SLT_MAX_REPORTED)
         slt_fail_at(__FILE__, __LINE__, "ledger", "... and %zu more ledger problems",

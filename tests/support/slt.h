@@ -396,6 +396,9 @@ void slt_ledger_expect(slt_ledger_t *l, const json_t *event, const char *tenant)
 void slt_ledger_forbid(slt_ledger_t *l, const char *event_id, const char *reason);
 /* The event may appear (at most once, from tenant). */
 void slt_ledger_maybe(slt_ledger_t *l, const json_t *event, const char *tenant);
+/* Expected at least once; more copies are allowed only when every copy but one carries the Kafka
+ * header dedup=degraded (fail-open dedup writes what it could not check, and marks it). */
+void slt_ledger_expect_degraded_copies(slt_ledger_t *l, const json_t *event, const char *tenant);
 size_t slt_ledger_n_expected(const slt_ledger_t *l);
 /* Verifies records of topic `events` against the ledger: every record has an event_id header
  * naming an expected or maybe event (never a forbidden or unknown one), appears at most once
