@@ -33,6 +33,7 @@ typedef struct {
     int64_t flush_timeout_ms;  /* producer flush at shutdown */
     int log_level;
     int debug_fault_injection; /* enables POST /debug/kafka-fatal on the admin listener */
+    int debug_null_pipeline;   /* benchmarks: POST /v1/batch answers 200 at once, doing nothing */
     dedup_settings_t dedup;    /* dedup.*, redis.* (dedup's own table) */
 } gw_config_t;
 

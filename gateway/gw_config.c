@@ -51,6 +51,8 @@ static const sl_cfg_field_t gw_fields[] = {
      sl_log_level_names, "log threshold"},
     F("debug.fault_injection", SL_CFG_BOOL, debug_fault_injection, "false", 1, 0,
       "enable POST /debug/kafka-fatal on the admin listener (tests only)"),
+    F("debug.null_pipeline", SL_CFG_BOOL, debug_null_pipeline, "false", 1, 0,
+      "benchmarks only: POST /v1/batch answers 200 without parsing or storing anything"),
 };
 
 int gw_config_register(sl_config_t *cfg, gw_config_t *gc, char *errbuf, size_t errlen)
