@@ -19,8 +19,8 @@ run: build-release
 test: build-asan
 	ctest --preset asan -j2 --timeout 300
 
-bench: build-release
-	@loadtest/h2load.sh build/release
+bench: deps
+	@loadtest/bench
 
 clean:
 	rm -rf build .run
