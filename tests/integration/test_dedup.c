@@ -243,15 +243,6 @@ static void test_redis_outage(slt_stack_t *s)
     slt_batch_dispose(&c);
 }
 
-typedef struct {
-    slt_http_many_t *m;
-} many_arg_t;
-
-static int some_answered(void *arg)
-{
-    return slt_http_many_done(((many_arg_t *)arg)->m) >= 5;
-}
-
 static void test_redis_killed_mid_run(slt_stack_t *s)
 {
     enum { BATCHES = 40 };
@@ -271,11 +262,11 @@ static void test_redis_killed_mid_run(slt_stack_t *s)
                          k % 2 ? SLT_HTTP_2 : SLT_HTTP_1_1);
         reqs[k] = p[k].req;
     }
-    many_arg_t ma = {slt_http_many_start(reqs, BATCHES)};
-    SLT_CHECK(slt_poll_until(some_answered, &ma, 20000), "batches under way");
-    done_before = (long)slt_http_many_done(ma.m);
+    slt_http_many_t *many = slt_http_many_start(reqs, BATCHES);
+    SLT_CHECK(slt_http_many_wait(many, 5, SIZE_MAX, 20000), "batches under way");
+    done_before = (long)slt_http_many_done(many);
     SLT_REQUIRE(slt_redis_kill(s) == 0, "redis killed mid-run");
-    slt_http_many_join(ma.m, resps);
+    slt_http_many_join(many, resps);
 
     /* per event id over the whole run (copies race: either may win): accepted at most once,
      * and answered duplicate only when some copy was accepted */

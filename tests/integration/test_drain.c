@@ -13,17 +13,6 @@
 #define N_BATCHES 40
 #define BATCH_EVENTS 50
 
-typedef struct {
-    slt_http_many_t *m;
-} inflight_t;
-
-/* SIGTERM once requests are really in flight: some bodies fully sent, or a first answer back. */
-static int cond_in_flight(void *arg)
-{
-    inflight_t *f = arg;
-    return slt_http_many_done(f->m) >= 1 || slt_http_many_uploaded(f->m) >= N_BATCHES / 4;
-}
-
 int main(void)
 {
     slt_init("test_drain", 170);
@@ -59,12 +48,13 @@ int main(void)
         reqs[k] = posts[k].req;
     }
 
-    inflight_t f = {.m = slt_http_many_start(reqs, N_BATCHES)};
-    SLT_CHECK(slt_poll_until(cond_in_flight, &f, 20000),
+    /* SIGTERM once requests are really in flight: some bodies fully sent, or a first answer */
+    slt_http_many_t *many = slt_http_many_start(reqs, N_BATCHES);
+    SLT_CHECK(slt_http_many_wait(many, 1, N_BATCHES / 4, 20000),
               "requests got going within 20 s (uploaded %zu, done %zu)",
-              slt_http_many_uploaded(f.m), slt_http_many_done(f.m));
-    size_t done_at_term = slt_http_many_done(f.m);
-    size_t uploaded_at_term = slt_http_many_uploaded(f.m);
+              slt_http_many_uploaded(many), slt_http_many_done(many));
+    size_t done_at_term = slt_http_many_done(many);
+    size_t uploaded_at_term = slt_http_many_uploaded(many);
     SLT_CHECK(slt_proc_signal(&s.gateway, SIGTERM) == 0, "SIGTERM sent to the gateway");
     int64_t t_term = slt_now_ms();
     slt_note("SIGTERM with %zu/%d requests answered, %zu bodies fully sent", done_at_term,
@@ -83,7 +73,7 @@ int main(void)
         slt_note("gateway exited (%s) %lld ms after SIGTERM",
                  slt_wait_status_str(s.gateway.exit_status, st, sizeof(st)), (long long)exit_ms);
     }
-    slt_http_many_join(f.m, resps);
+    slt_http_many_join(many, resps);
 
     size_t n_ok = 0, n_503 = 0, n_conn = 0, n_other = 0, n_accepted = 0, n_retry = 0;
     size_t n_maybe_events = 0;

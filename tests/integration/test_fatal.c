@@ -12,16 +12,6 @@
 #define BATCH_EVENTS 50
 
 typedef struct {
-    slt_http_many_t *m;
-} inflight_t;
-
-static int cond_in_flight(void *arg)
-{
-    inflight_t *f = arg;
-    return slt_http_many_done(f->m) >= 1 || slt_http_many_uploaded(f->m) >= 5;
-}
-
-typedef struct {
     const char *url;
     long want;
     long last_status;
@@ -108,8 +98,8 @@ int main(void)
                          k % 2 ? SLT_HTTP_2 : SLT_HTTP_1_1);
         reqs[k] = posts[k].req;
     }
-    inflight_t f = {.m = slt_http_many_start(reqs, N_INFLIGHT)};
-    SLT_CHECK(slt_poll_until(cond_in_flight, &f, 20000), "requests got going within 20 s");
+    slt_http_many_t *many = slt_http_many_start(reqs, N_INFLIGHT);
+    SLT_CHECK(slt_http_many_wait(many, 1, 5, 20000), "requests got going within 20 s");
 
     slt_http_req_t fault = {.method = "POST",
                             .url = slt_admin_url(&s, "/debug/kafka-fatal", url, sizeof(url)),
@@ -121,7 +111,7 @@ int main(void)
     SLT_CHECK(fstatus >= 200 && fstatus < 300, "POST /debug/kafka-fatal: HTTP %ld: %s", fstatus,
               fresp.status ? fresp.body : fresp.error);
     slt_http_resp_dispose(&fresp);
-    slt_note("fault injected with %zu/%d in-flight requests answered", slt_http_many_done(f.m),
+    slt_note("fault injected with %zu/%d in-flight requests answered", slt_http_many_done(many),
              N_INFLIGHT);
 
     /* /readyz: 503 (with a JSON body naming what is not ready), then 200 again */
@@ -144,7 +134,7 @@ int main(void)
     slt_note("/readyz back to 200 %lld ms after the fault", (long long)(slt_now_ms() - t_fault));
     SLT_CHECK(slt_proc_is_running(&s.gateway), "the gateway survived the fatal error");
 
-    slt_http_many_join(f.m, resps);
+    slt_http_many_join(many, resps);
 
     /* What was not accepted is resent afterwards, as an SDK would */
     slt_batch_t resend;

@@ -766,6 +766,24 @@ int slt_broker_control(const slt_stack_t *s, const char *cmd)
     return ok && slt_poll_until(cond_control_logged, &w, 5000) ? 0 : -1;
 }
 
+typedef struct {
+    slt_http_many_t *m;
+    size_t min_done, min_uploaded;
+} many_wait_t;
+
+static int cond_many(void *arg)
+{
+    many_wait_t *w = arg;
+    return slt_http_many_done(w->m) >= w->min_done ||
+           slt_http_many_uploaded(w->m) >= w->min_uploaded;
+}
+
+int slt_http_many_wait(slt_http_many_t *m, size_t min_done, size_t min_uploaded, int timeout_ms)
+{
+    many_wait_t w = {m, min_done, min_uploaded};
+    return slt_poll_until(cond_many, &w, timeout_ms);
+}
+
 long slt_gateway_metric(const slt_stack_t *s, const char *sample)
 {
     char url[200], needle[256];

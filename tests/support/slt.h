@@ -221,6 +221,9 @@ slt_http_many_t *slt_http_many_start(const slt_http_req_t *reqs, size_t n);
 /* Thread-safe counters: requests finished (any outcome) / whose body was fully sent. */
 size_t slt_http_many_done(slt_http_many_t *m);
 size_t slt_http_many_uploaded(slt_http_many_t *m);
+/* Polls until at least min_done requests are answered or at least min_uploaded bodies are fully
+ * sent (SIZE_MAX: not a criterion). Returns 1, or 0 at the deadline. */
+int slt_http_many_wait(slt_http_many_t *m, size_t min_done, size_t min_uploaded, int timeout_ms);
 /* Waits for every request to finish, moves the responses into resps[0..n) and frees m. */
 void slt_http_many_join(slt_http_many_t *m, slt_http_resp_t *resps);
 
