@@ -230,11 +230,7 @@ void dedup_finish(dedup_thread_t *t, dedup_claim_t *c, const unsigned char *stor
 {
     dedup_t *d = t->d;
 
-    for (size_t i = 0; i < c->n; i++) {
-        const dedup_item_t *it = &c->items[i];
-        if (stored[i] && (it->verdict == DEDUP_NEW || it->verdict == DEDUP_DEGRADED))
-            dedup_bloom_add(d->bloom, bloom_key(d, c->tenant, it));
-    }
+    /* the Bloom filter already has every event this claim let through (added at the claim) */
     if (!c->degraded) {
         if (d->conf.layout == DEDUP_LAYOUT_BUCKETS)
             dedup_buckets_finish(t, c, stored);

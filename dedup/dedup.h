@@ -105,7 +105,7 @@ void dedup_claim(dedup_thread_t *t, const char *tenant, dedup_item_t *items, siz
  * committed PX window_ms; buckets: the commit script) and 0 releases its lease (deleted only if
  * still ours). One pipeline, no wait for the replies (a lost commit leaves the lease to expire:
  * a later resend is then accepted). The items array must still be valid during this call.
- * DEDUP_DEGRADED items that were stored are added to the Bloom filter. Frees the claim. */
+ * (The Bloom filter already holds every item the claim let through.) Frees the claim. */
 void dedup_finish(dedup_thread_t *t, dedup_claim_t *claim, const unsigned char *stored);
 
 /* The thread's Redis connection is up and its circuit closed (for /readyz and metrics). */
