@@ -123,11 +123,20 @@ static void mark_in_batch_repeats(dedup_item_t *items, size_t n)
     }
 }
 
+/* The Bloom filter's key: tenant, NUL, event_id (process-local, so no Redis key format). */
 static dedup_hash_t bloom_key(const dedup_t *d, const char *tenant, const dedup_item_t *it)
 {
     char key[KEY_MAX];
-    size_t n = dedup_make_key(key, tenant, it);
-    return dedup_bloom_hash(d->bloom, key, n);
+    size_t tlen = strlen(tenant), idlen = it->event_id_len;
+
+    if (tlen > KEY_MAX / 2)
+        tlen = KEY_MAX / 2;
+    if (idlen > KEY_MAX - 1 - tlen)
+        idlen = KEY_MAX - 1 - tlen;
+    memcpy(key, tenant, tlen);
+    key[tlen] = '\0';
+    memcpy(key + tlen + 1, it->event_id, idlen);
+    return dedup_bloom_hash(d->bloom, key, tlen + 1 + idlen);
 }
 
 /* Redis could not answer: the policy decides. Fail-open trusts the Bloom filter alone. */
