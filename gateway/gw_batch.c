@@ -340,8 +340,7 @@ static void batch_dead_letter(gw_batch_t *b, rd_kafka_t *rk, size_t i)
 {
     const gw_event_t *ev = &b->doc.events[i];
     gw_slot_t *slot = &b->slots[i];
-    h2o_iovec_t ct = h2o_iovec_init("", 0);
-    ssize_t h = h2o_find_header(&b->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    h2o_iovec_t ct = h2o_iovec_init(NULL, 0);
     gw_dlq_record_t rec = {.value = ev->raw, .len = ev->raw_len, .code = (sl_err_t)slot->code,
                            .tenant = b->tenant->tenant, .received_at = b->received_at};
 
@@ -359,8 +358,7 @@ static void batch_dead_letter(gw_batch_t *b, rd_kafka_t *rk, size_t i)
     } else {
         return; /* plain duplicates and in-flight retries are not dead letters */
     }
-    if (h >= 0)
-        ct = b->req->headers.entries[h].value;
+    header_is(b->req, H2O_TOKEN_CONTENT_TYPE, &ct);
     rec.content_type = ct.base, rec.content_type_len = ct.len;
     slot->dead_letter = 1;
     atomic_fetch_add(&b->pending, 1);
@@ -550,15 +548,14 @@ static void dead_letter_body(gw_server_t *srv, h2o_req_t *req, h2o_iovec_t body,
                              const gw_tenant_t *tenant, int64_t received_at, sl_err_t err,
                              const char *detail)
 {
-    ssize_t h = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    h2o_iovec_t ct = h2o_iovec_init(NULL, 0);
     gw_dlq_record_t rec = {.value = body.base, .len = body.len, .code = err, .stage = "parse",
                            .detail = detail, .tenant = tenant != NULL ? tenant->tenant : NULL,
                            .received_at = received_at};
     rd_kafka_t *rk;
 
-    if (h >= 0)
-        rec.content_type = req->headers.entries[h].value.base,
-        rec.content_type_len = req->headers.entries[h].value.len;
+    header_is(req, H2O_TOKEN_CONTENT_TYPE, &ct);
+    rec.content_type = ct.base, rec.content_type_len = ct.len;
     rk = sl_producer_acquire(srv->producer);
     if (gw_dlq_produce(srv, rk, &rec, NULL) != 0)
         atomic_fetch_add(&unattached_dlq_failed, 1);
