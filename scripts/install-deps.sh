@@ -7,12 +7,14 @@ packages=(
     # build
     gcc make cmake pkg-config
     libc6-dev libh2o-evloop-dev librdkafka-dev libhiredis-dev libssl-dev zlib1g-dev
-    libnghttp2-dev
+    libnghttp2-dev libavro-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
     # tests
-    libcmocka-dev libcurl4-openssl-dev libjansson-dev jq
+    libcmocka-dev jq
     # the local stack and the third-party clients it is checked with
     redis-server kcat curl nghttp2-client openssl procps iproute2
 )
+# the npm client compatibility tests need Node.js; Debian's is enough when the machine has none
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
