@@ -30,6 +30,9 @@
     X(DEDUP_UNAVAILABLE, "dedup_unavailable", 503, 1,                                             \
       "dedup store unreachable (policy closed); batch not stored")                                \
     X(OVERLOADED, "overloaded", 429, 1, "pipeline saturated")                                     \
+    X(RATE_LIMITED, "rate_limited", 429, 1, "tenant over its event rate")                         \
+    X(ORIGIN_NOT_ALLOWED, "origin_not_allowed", 403, 0,                                           \
+      "this write key does not accept requests from this Origin")                                 \
     X(INTERNAL, "internal", 500, 1, "internal error")                                             \
     /* per-event codes (status "invalid", or "retry" when retryable) */                           \
     X(EVENT_TOO_LARGE, "event_too_large", 200, 0, "event over the size limit")                    \

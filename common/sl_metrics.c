@@ -138,6 +138,12 @@ void sl_prom_gauge(sl_buf_t *b, const char *name, const char *labels, double v)
 void sl_prom_hist(sl_buf_t *b, const char *name, const char *help, const sl_hist_t *const *h,
                   size_t n)
 {
+    sl_prom_hist_scaled(b, name, help, h, n, 1e6);
+}
+
+void sl_prom_hist_scaled(sl_buf_t *b, const char *name, const char *help,
+                         const sl_hist_t *const *h, size_t n, double units_per_s)
+{
     uint64_t cum = 0, sum_us = 0;
     size_t i, k;
 
@@ -146,13 +152,13 @@ void sl_prom_hist(sl_buf_t *b, const char *name, const char *help, const sl_hist
         for (k = 0; k < n; k++)
             cum += sl_counter_get(&h[k]->buckets[i]);
         if (i < SL_HIST_NBUCKETS - 1)
-            sl_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, hist_bounds_us[i] / 1e6,
+            sl_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, hist_bounds_us[i] / units_per_s,
                           (unsigned long long)cum);
         else
             sl_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
     }
     for (k = 0; k < n; k++)
         sum_us += sl_counter_get(&h[k]->sum_us);
-    sl_buf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, sum_us / 1e6, name,
+    sl_buf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, sum_us / units_per_s, name,
                   (unsigned long long)cum);
 }

@@ -60,5 +60,9 @@ void sl_prom_gauge(sl_buf_t *b, const char *name, const char *labels, double v);
 /* Renders the sum of n histograms (one per shard) as a Prometheus histogram in seconds. */
 void sl_prom_hist(sl_buf_t *b, const char *name, const char *help, const sl_hist_t *const *h,
                   size_t n);
+/* The same for a histogram observed in other units (1e3: milliseconds); bucket bounds and sum
+ * are divided by units_per_s, so the text is still in seconds. */
+void sl_prom_hist_scaled(sl_buf_t *b, const char *name, const char *help,
+                         const sl_hist_t *const *h, size_t n, double units_per_s);
 
 #endif

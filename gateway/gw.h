@@ -25,7 +25,19 @@ typedef struct {
     char *instance_id;         /* names this gateway in logs and Kafka headers; default hostname */
     char *tls_cert_file, *tls_key_file;
     char *tls_self_signed_out; /* where to write the generated certificate (PEM), if any */
-    char *write_keys;          /* "key:tenant,key:tenant" */
+    char *write_keys;          /* "key:tenant,key:tenant" (development) */
+    char *tenants_file;        /* JSON: hashed keys, CORS origins, rate limits per tenant */
+    int64_t default_rate_eps;  /* tenant rate limit in events/s when the file sets none; 0: off */
+    int64_t default_burst_events;
+    /* backpressure: past any of these, POST /v1/batch answers 429 before parsing */
+    int64_t bp_queue_max_messages; /* events produced, not yet acked by Kafka */
+    uint64_t bp_queue_max_bytes;
+    int64_t bp_max_delivery_latency_ms; /* smoothed produce -> ack time per batch */
+    int64_t bp_max_inflight_events;     /* events admitted and not yet answered */
+    int64_t bp_max_retry_after_s;       /* Retry-After grows with overload up to this */
+    /* client clocks */
+    int64_t clock_skew_threshold_ms; /* |sent_at - received_at| past this: corrected time */
+    int64_t clock_max_future_ms;     /* event time past received_at + this is clamped */
     char *topic;               /* Kafka topic for accepted events */
     char *dlq_topic;           /* the dead-letter topic */
     uint64_t dlq_max_value_bytes; /* a dead letter's value is cut here (e.g. a 400 body) */

@@ -125,13 +125,44 @@ static void render_metrics(gw_server_t *srv, sl_buf_t *b)
     for (size_t t = 0; t < nt; t++)
         hists[t] = &srv->threads[t].metrics.dedup_claim_latency;
     sl_prom_hist(b, "sluice_dedup_claim_seconds",
-                 "Redis claim round trip per batch (one pipeline)", hists, nt);
+                 "Redis round trip of a batch's claim (one pipeline)", hists, nt);
     sl_prom_header(b, "sluice_dedup_degraded_events_total", "counter",
                    "events produced while Redis was unreachable (Bloom filter only)");
     sl_prom_value(b, "sluice_dedup_degraded_events_total", NULL, SUM(srv, dedup_degraded_events));
     sl_prom_header(b, "sluice_dedup_refused_batches_total", "counter",
                    "batches answered 503: Redis unreachable and dedup.policy=closed");
     sl_prom_value(b, "sluice_dedup_refused_batches_total", NULL, SUM(srv, dedup_refused_batches));
+    sl_prom_header(b, "sluice_shed_total", "counter", "batches answered 429, by cause");
+    for (size_t i = 1; i < GW_SHED__COUNT; i++) {
+        snprintf(labels, sizeof(labels), "cause=\"%s\"", gw_shed_name((gw_shed_t)i));
+        sl_prom_value(b, "sluice_shed_total", labels, SUM(srv, shed[i]));
+    }
+    sl_prom_header(b, "sluice_clock_adjusted_events_total", "counter",
+                   "events whose event_time header differs from ts: client clock corrected, or "
+                   "clamped from the future");
+    sl_prom_value(b, "sluice_clock_adjusted_events_total", "how=\"corrected\"",
+                  SUM(srv, clock_corrected_events));
+    sl_prom_value(b, "sluice_clock_adjusted_events_total", "how=\"clamped\"",
+                  SUM(srv, clock_clamped_events));
+    for (size_t t = 0; t < nt; t++)
+        hists[t] = &srv->threads[t].metrics.lateness_ms;
+    sl_prom_hist_scaled(b, "sluice_event_lateness_seconds",
+                        "received_at minus event time, per event sent to Kafka", hists, nt, 1e3);
+    sl_prom_header(b, "sluice_pipeline_events", "gauge",
+                   "events admitted and not yet answered (backpressure.max_inflight_events)");
+    sl_prom_value(b, "sluice_pipeline_events", NULL,
+                  (uint64_t)atomic_load(&srv->inflight_events));
+    sl_prom_header(b, "sluice_kafka_pending_events", "gauge",
+                   "events produced whose batch is still waiting for acks "
+                   "(backpressure.queue_max_messages)");
+    sl_prom_value(b, "sluice_kafka_pending_events", NULL, (uint64_t)atomic_load(&srv->kq_messages));
+    sl_prom_header(b, "sluice_kafka_pending_bytes", "gauge",
+                   "bytes of those events (backpressure.queue_max_bytes)");
+    sl_prom_value(b, "sluice_kafka_pending_bytes", NULL, (uint64_t)atomic_load(&srv->kq_bytes));
+    sl_prom_header(b, "sluice_kafka_delivery_smoothed_seconds", "gauge",
+                   "smoothed produce-to-ack time per batch (backpressure.max_delivery_latency)");
+    sl_prom_gauge(b, "sluice_kafka_delivery_smoothed_seconds", NULL,
+                  atomic_load(&srv->delivery_ewma_us) / 1e6);
     sl_prom_header(b, "sluice_kafka_queue_messages", "gauge", "messages held by the producer");
     sl_prom_value(b, "sluice_kafka_queue_messages", NULL,
                   (uint64_t)sl_producer_queue_len(srv->producer));

@@ -41,6 +41,8 @@ struct gw_batch {
     gw_batch_doc_t doc;            /* events point into req->pool: only read while req != NULL */
     const gw_tenant_t *tenant;
     int64_t received_at;
+    int64_t admitted_events;       /* counted in srv->inflight_events until the answer */
+    int64_t kq_messages, kq_bytes; /* produced to Kafka: the producer queue depth it adds */
     uint64_t start_ns, claim_ns, produce_ns;
     uint64_t held_bytes;           /* request memory pinned until the answer (take_memory) */
     dedup_claim_t *claim;          /* NULL without dedup */
@@ -85,6 +87,16 @@ static int header_is(h2o_req_t *req, const h2o_token_t *token, h2o_iovec_t *valu
     return 1;
 }
 
+/* h2o 2.2.5 has no token for Origin */
+static int origin_is(h2o_req_t *req, h2o_iovec_t *value)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (i < 0)
+        return 0;
+    *value = req->headers.entries[i].value;
+    return 1;
+}
+
 /* application/json or text/plain (navigator.sendBeacon), parameters such as charset allowed. */
 static int content_type_ok(h2o_req_t *req)
 {
@@ -101,10 +113,23 @@ static int content_type_ok(h2o_req_t *req)
     return 0;
 }
 
-static void add_cors_headers(h2o_req_t *req)
+/* Access-Control-Allow-Origin: "*" while some tenant takes any origin; otherwise the request's
+ * Origin echoed when some tenant lists it (a preflight does not say which tenant it is for; the
+ * POST itself is checked against its own tenant's list in handle_post). */
+static void add_cors_headers(gw_server_t *srv, h2o_req_t *req)
 {
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
-                   H2O_STRLIT("*"));
+    h2o_iovec_t origin;
+
+    if (srv->auth.any_origin_anywhere) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                       H2O_STRLIT("*"));
+        return;
+    }
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+    if (origin_is(req, &origin) &&
+        gw_auth_allows_origin(&srv->auth, origin.base, origin.len))
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                       origin.base, origin.len);
 }
 
 /* The caller has already added Access-Control-Allow-Origin (it goes on every answer). */
@@ -127,6 +152,25 @@ static int reject(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *de
 {
     gw_metrics_count_status(&gw_current_thread->metrics, sl_err_status(err));
     gw_send_error(srv, req, err, detail);
+    return 0;
+}
+
+/* 429: the pipeline (or the tenant's rate) cannot take this batch now. Nothing is stored. */
+static int shed(gw_server_t *srv, h2o_req_t *req, gw_shed_t cause, int64_t wait_ns)
+{
+    char detail[96];
+
+    sl_counter_add(&gw_current_thread->metrics.shed[cause], 1);
+    gw_metrics_count_status(&gw_current_thread->metrics, 429);
+    if (cause == GW_SHED_TENANT_RATE) {
+        /* the tenant's own wait: whole seconds, rounded up (earlier would be refused) */
+        gw_send_error_retry_after(srv, req, SL_ERR_RATE_LIMITED, NULL,
+                                  wait_ns > 0 ? (int)((wait_ns + 999999999) / 1000000000) : 1);
+        return 0;
+    }
+    snprintf(detail, sizeof(detail), "pipeline saturated (%s)", gw_shed_name(cause));
+    gw_send_error_retry_after(srv, req, SL_ERR_OVERLOADED, detail,
+                              gw_admit_shed(srv, (int64_t)sl_now_ns()));
     return 0;
 }
 
@@ -273,10 +317,13 @@ static void batch_finish(gw_batch_t *b)
     gw_metrics_t *m = &b->thr->metrics;
     gw_outcomes_t o;
 
+    uint64_t delivery_us = b->produce_ns != 0 ? (sl_now_ns() - b->produce_ns) / 1000 : 0;
+
     batch_finish_dedup(b);
     count_outcomes(b, m, &o);
+    gw_admit_leave(srv, b->admitted_events, b->kq_messages, b->kq_bytes, delivery_us);
     if (b->produce_ns != 0)
-        sl_hist_observe(&m->delivery_latency, (sl_now_ns() - b->produce_ns) / 1000);
+        sl_hist_observe(&m->delivery_latency, delivery_us);
     if (b->req == NULL) {
         sl_counter_add(&m->batches_detached, 1);
     } else if (b->refused || o.nothing_stored_by_fatal) {
@@ -342,7 +389,7 @@ static void batch_dead_letter(gw_batch_t *b, rd_kafka_t *rk, size_t i)
     gw_slot_t *slot = &b->slots[i];
     h2o_iovec_t ct = h2o_iovec_init(NULL, 0);
     gw_dlq_record_t rec = {.value = ev->raw, .len = ev->raw_len, .code = (sl_err_t)slot->code,
-                           .tenant = b->tenant->tenant, .received_at = b->received_at};
+                           .tenant = b->tenant->name, .received_at = b->received_at};
 
     if (slot->state == GW_OUT_INVALID) {
         rec.stage = "envelope";
@@ -368,11 +415,34 @@ static void batch_dead_letter(gw_batch_t *b, rd_kafka_t *rk, size_t i)
     }
 }
 
+/* The gateway's best time for an event: the client's ts, moved by the client clock's offset
+ * when sent_at shows that clock is off by more than clock.skew_threshold, and clamped to
+ * received_at when still too far in the future. Returns "corrected", "clamped" or NULL (ts is
+ * used as sent). */
+static const char *event_time(const gw_config_t *gc, int64_t ts, int64_t sent_at,
+                              int64_t received_at, int64_t *out)
+{
+    const char *how = NULL;
+    int64_t skew = sent_at - received_at;
+
+    *out = ts;
+    if (sent_at > 0 && (skew > gc->clock_skew_threshold_ms || -skew > gc->clock_skew_threshold_ms)) {
+        *out = ts - skew; /* received_at - (sent_at - ts) */
+        how = "corrected";
+    }
+    if (*out > received_at + gc->clock_max_future_ms) {
+        *out = received_at;
+        how = "clamped";
+    }
+    return how;
+}
+
 /* Produces every SLOT_KAFKA event with its headers. Needs the request (event bytes live in its
  * pool): a batch whose client went away before this point is finished without producing. */
 static void batch_produce(gw_batch_t *b)
 {
     gw_server_t *srv = b->srv;
+    gw_metrics_t *m = &b->thr->metrics;
     char received[24];
     int received_len = snprintf(received, sizeof(received), "%lld", (long long)b->received_at);
     rd_kafka_t *rk;
@@ -392,14 +462,27 @@ static void batch_produce(gw_batch_t *b)
         gw_slot_t *slot = &b->slots[i];
         rd_kafka_headers_t *hdrs;
         rd_kafka_resp_err_t err;
+        const char *clock;
+        int64_t etime;
 
         if (slot->state != SLOT_KAFKA) {
             batch_dead_letter(b, rk, i);
             continue;
         }
-        hdrs = rd_kafka_headers_new(5);
+        hdrs = rd_kafka_headers_new(7);
+        if ((clock = event_time(srv->gc, ev->ts, b->doc.sent_at, b->received_at, &etime)) !=
+            NULL) {
+            char buf[24];
+            int len = snprintf(buf, sizeof(buf), "%lld", (long long)etime);
+            rd_kafka_header_add(hdrs, "event_time", 10, buf, len);
+            rd_kafka_header_add(hdrs, "clock", 5, clock, -1);
+            sl_counter_add(clock[1] == 'o' ? &m->clock_corrected_events : &m->clock_clamped_events,
+                           1);
+        }
+        sl_hist_observe(&m->lateness_ms,
+                        b->received_at > etime ? (uint64_t)(b->received_at - etime) : 0);
         rd_kafka_header_add(hdrs, "event_id", 8, ev->event_id, (ssize_t)ev->event_id_len);
-        rd_kafka_header_add(hdrs, "tenant", 6, b->tenant->tenant, -1);
+        rd_kafka_header_add(hdrs, "tenant", 6, b->tenant->name, -1);
         rd_kafka_header_add(hdrs, "received_at", 11, received, received_len);
         rd_kafka_header_add(hdrs, "gateway", 7, srv->instance_id, -1);
         if (b->claim != NULL)
@@ -416,8 +499,12 @@ static void batch_produce(gw_batch_t *b)
             slot->is_fatal = err == RD_KAFKA_RESP_ERR__FATAL;
             slot->not_persisted = 1; /* never handed to librdkafka */
             atomic_fetch_sub(&b->pending, 1);
+        } else {
+            b->kq_messages++;
+            b->kq_bytes += (int64_t)ev->raw_len;
         }
     }
+    gw_admit_produced(srv, b->kq_messages, b->kq_bytes);
     sl_producer_release(srv->producer);
     if (atomic_fetch_sub(&b->pending, 1) == 1)
         batch_finish(b); /* nothing was produced, or every produce call failed at once */
@@ -517,7 +604,7 @@ static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_do
 
 /* The write key the request carries outside its body. Returns 1 with *tenant set, 0 when there
  * is none (the body may carry one), or answers 401 and returns -1. */
-static int auth_from_request(gw_server_t *srv, h2o_req_t *req, const gw_tenant_t **tenant)
+static int auth_from_request(gw_server_t *srv, h2o_req_t *req, gw_tenant_t **tenant)
 {
     char key[256];
     h2o_iovec_t auth;
@@ -550,7 +637,7 @@ static void dead_letter_body(gw_server_t *srv, h2o_req_t *req, h2o_iovec_t body,
 {
     h2o_iovec_t ct = h2o_iovec_init(NULL, 0);
     gw_dlq_record_t rec = {.value = body.base, .len = body.len, .code = err, .stage = "parse",
-                           .detail = detail, .tenant = tenant != NULL ? tenant->tenant : NULL,
+                           .detail = detail, .tenant = tenant != NULL ? tenant->name : NULL,
                            .received_at = received_at};
     rd_kafka_t *rk;
 
@@ -583,10 +670,13 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     gw_parse_limits_t limits = {(size_t)gc->max_events, (size_t)gc->max_event_bytes,
                                 (unsigned)gc->max_json_depth};
     h2o_iovec_t body = req->entity, encoding;
-    const gw_tenant_t *tenant = NULL;
+    gw_tenant_t *tenant = NULL;
     uint64_t held = 0;
     gw_batch_doc_t doc;
     gw_batch_t *b;
+    gw_shed_t cause;
+    h2o_iovec_t origin;
+    int64_t wait_ns;
     sl_err_t err;
     const char *why;
 
@@ -606,13 +696,20 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
         !h2o_lcstris(encoding.base, encoding.len, H2O_STRLIT("identity")))
         return reject(srv, req, SL_ERR_UNSUPPORTED_ENCODING, NULL);
 
-    /* a key in the header or query is checked before any decompression or parsing */
+    /* backpressure before any decompression or parsing: overload must cost little */
+    if ((cause = gw_admit_pipeline(srv)) != GW_SHED_NONE)
+        return shed(srv, req, cause, 0);
+
+    /* a key in the header or query is checked before any decompression or parsing, and so is
+     * its tenant's rate when not even one more event would pass */
     if (auth_from_request(srv, req, &tenant) < 0)
         return 0;
+    if (tenant != NULL && gw_rate_is_exhausted(&tenant->rate, (int64_t)start_ns))
+        return shed(srv, req, GW_SHED_TENANT_RATE, gw_rate_take(&tenant->rate, 1, (int64_t)start_ns));
 
     held = body.len;
     if (!take_memory(srv, held))
-        return reject(srv, req, SL_ERR_OVERLOADED, "too much data waiting for Kafka");
+        return shed(srv, req, GW_SHED_MEMORY, 0);
     if (gw_body_is_gzip(body.base, body.len)) { /* by header or by magic bytes (beacons) */
         size_t n;
         if (thr->scratch == NULL && (thr->scratch = malloc(gc->max_decompressed_bytes)) == NULL)
@@ -624,8 +721,8 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
             goto Reject;
         }
         if (!take_memory(srv, n)) {
-            err = SL_ERR_OVERLOADED;
-            goto Reject;
+            atomic_fetch_sub(&srv->inflight_bytes, held);
+            return shed(srv, req, GW_SHED_MEMORY, 0);
         }
         held += n;
         /* the batch outlives this call (its answer waits for Kafka): copy out of scratch */
@@ -650,19 +747,31 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
             goto Reject;
         }
     }
+    if (origin_is(req, &origin) &&
+        !gw_tenant_allows_origin(tenant, origin.base, origin.len)) {
+        err = SL_ERR_ORIGIN_NOT_ALLOWED;
+        goto Reject;
+    }
+    /* the tenant's rate, charged for every event of the batch (decided here, never waited on) */
+    if ((wait_ns = gw_rate_take(&tenant->rate, (int64_t)doc.n_events, (int64_t)start_ns)) > 0) {
+        atomic_fetch_sub(&srv->inflight_bytes, held);
+        return shed(srv, req, GW_SHED_TENANT_RATE, wait_ns);
+    }
 
     /* dedup claim, then produce; batch_finish answers when every delivery report is back */
     if ((b = batch_new(srv, req, &doc, srv->dedup != NULL)) == NULL)
         goto Internal;
     b->tenant = tenant;
     b->received_at = received_at;
+    b->admitted_events = (int64_t)b->n;
+    gw_admit_enter(srv, b->admitted_events);
     b->start_ns = start_ns;
     b->held_bytes = held;
     b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_req_dispose);
     b->guard->batch = b;
     if (b->items != NULL) {
         b->claim_ns = sl_now_ns();
-        dedup_claim(thr->dedup, tenant->tenant, b->items, b->n, on_claimed, b);
+        dedup_claim(thr->dedup, tenant->name, b->items, b->n, on_claimed, b);
     } else {
         batch_produce(b);
     }
@@ -679,7 +788,7 @@ int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req)
 {
     uint64_t start_ns = sl_now_ns();
 
-    add_cors_headers(req); /* on every answer, the preflight's included */
+    add_cors_headers(srv, req); /* on every answer, the preflight's included */
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
         return send_preflight(req);
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {

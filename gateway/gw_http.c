@@ -4,7 +4,6 @@
 
 #include "gw_int.h"
 
-
 void gw_send_json(h2o_req_t *req, int status, const char *body, size_t len, int retry_after_s)
 {
     req->res.status = status;
@@ -20,6 +19,12 @@ void gw_send_json(h2o_req_t *req, int status, const char *body, size_t len, int 
 }
 
 void gw_send_error(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *detail)
+{
+    gw_send_error_retry_after(srv, req, err, detail, (int)srv->gc->retry_after_s);
+}
+
+void gw_send_error_retry_after(gw_server_t *srv, h2o_req_t *req, sl_err_t err,
+                               const char *detail, int retry_after_s)
 {
     const gw_config_t *gc = srv->gc;
     int status = sl_err_status(err);
@@ -42,7 +47,7 @@ void gw_send_error(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *d
         sl_counter_add(&gw_current_thread->metrics.codes[err], 1);
     gw_send_json(req, status, b.data, b.len,
                  sl_err_is_retryable(err) && (status == 429 || status == 503)
-                     ? (int)gc->retry_after_s
+                     ? retry_after_s
                      : 0);
     sl_buf_dispose(&b);
 }

@@ -16,23 +16,62 @@
 #include "sl_kafka.h"
 #include "sl_metrics.h"
 
-/* ---- auth (gw_auth.c): write key -> tenant. Keys are kept only as SHA-256 digests and
- * compared in constant time. ---- */
+/* ---- tenants and auth (gw_auth.c): write key -> tenant. Keys are kept only as SHA-256
+ * digests and compared in constant time. ---- */
+
+/* A rate limit as GCRA: one atomic "theoretical arrival time" per tenant, shared by all loop
+ * threads, so a decision costs one compare-and-swap and never blocks. */
 typedef struct {
-    unsigned char key_sha256[32];
-    char *tenant;
+    int64_t interval_ns;  /* ns per event; 0: unlimited */
+    int64_t tolerance_ns; /* burst_events * interval_ns */
+    _Atomic int64_t tat_ns;
+} gw_rate_t;
+
+void gw_rate_init(gw_rate_t *r, double events_per_s, int64_t burst_events);
+/* Takes n events at now_ns. Returns 0 when admitted, else how long (ns) until n would be. */
+int64_t gw_rate_take(gw_rate_t *r, int64_t n, int64_t now_ns);
+/* 1 when not even one event would pass now (checked before the body is parsed). */
+int gw_rate_is_exhausted(gw_rate_t *r, int64_t now_ns);
+
+typedef struct {
+    char *name;
+    gw_rate_t rate;
+    char **cors_origins; /* allowed Origin values (exact, case-insensitive) */
+    size_t n_origins;
+    int any_origin;      /* "*" listed, or no list given */
 } gw_tenant_t;
 
 typedef struct {
-    gw_tenant_t *tenants;
-    size_t n;
+    unsigned char key_sha256[32];
+    gw_tenant_t *tenant;
+} gw_key_t;
+
+typedef struct {
+    gw_tenant_t **tenants;
+    size_t n_tenants;
+    gw_key_t *keys;
+    size_t n_keys;
+    int any_origin_anywhere; /* some tenant accepts every origin */
 } gw_auth_t;
 
-/* Parses "key:tenant[,key:tenant...]". Keys must be unique. Returns 0 or -1 with errbuf. */
-int gw_auth_init(gw_auth_t *auth, const char *spec, char *errbuf, size_t errlen);
+typedef struct {
+    double rate_events_per_s; /* 0: unlimited */
+    int64_t burst_events;
+    int64_t min_burst_events; /* gateway.max_events: a full batch must be able to pass */
+} gw_auth_defaults_t;
+
+/* Loads the development map "key:tenant[,key:tenant...]" (plain keys, hashed at once) and the
+ * tenants file (hashed keys, origins, rates; may be NULL or ""). Keys must be unique. Returns 0
+ * or -1 with errbuf (never naming a key). */
+int gw_auth_init(gw_auth_t *auth, const char *spec, const char *tenants_file,
+                 const gw_auth_defaults_t *def, char *errbuf, size_t errlen);
 void gw_auth_dispose(gw_auth_t *auth);
 /* Returns the tenant for a presented key, or NULL. Every entry is compared. */
-const gw_tenant_t *gw_auth_lookup(const gw_auth_t *auth, const char *key, size_t len);
+gw_tenant_t *gw_auth_lookup(const gw_auth_t *auth, const char *key, size_t len);
+/* Whether the tenant accepts requests from this Origin. */
+int gw_tenant_allows_origin(const gw_tenant_t *t, const char *origin, size_t len);
+/* Whether any tenant does (a preflight does not say which tenant it is for). */
+int gw_auth_allows_origin(const gw_auth_t *auth, const char *origin, size_t len);
 /* Extracts the key from an Authorization value ("Bearer KEY" or "Basic base64(KEY:)") into out
  * (cap bytes). Returns the key length, or -1 when the value is not one of those forms. */
 int gw_auth_from_header(const char *value, size_t len, char *out, size_t cap);
@@ -87,7 +126,7 @@ int gw_is_uuid(const char *s, size_t len);
 
 /* ---- metrics (gw_metrics.c): one shard per loop thread, single writer ---- */
 #define GW_STATUS_LIST(X)                                                                          \
-    X(200) X(204) X(400) X(401) X(404) X(405) X(413) X(415) X(429) X(500) X(503)
+    X(200) X(204) X(400) X(401) X(403) X(404) X(405) X(413) X(415) X(429) X(500) X(503)
 enum {
 #define GW_STATUS_ENUM(s) GW_STATUS_##s,
     GW_STATUS_LIST(GW_STATUS_ENUM)
@@ -104,6 +143,20 @@ typedef enum {
     GW_OUT__COUNT
 } gw_outcome_t;
 
+/* Why a batch was answered 429 (gw_admit.c). */
+#define GW_SHED_LIST(X)                                                                            \
+    X(TENANT_RATE, "tenant_rate") X(INFLIGHT_EVENTS, "inflight_events")                           \
+    X(QUEUE_MESSAGES, "queue_messages") X(QUEUE_BYTES, "queue_bytes")                              \
+    X(DELIVERY_LATENCY, "delivery_latency") X(MEMORY, "memory")
+typedef enum {
+    GW_SHED_NONE,
+#define GW_SHED_ENUM(e, name) GW_SHED_##e,
+    GW_SHED_LIST(GW_SHED_ENUM)
+#undef GW_SHED_ENUM
+        GW_SHED__COUNT
+} gw_shed_t;
+const char *gw_shed_name(gw_shed_t cause);
+
 typedef struct {
     sl_counter_t requests[GW_STATUS__COUNT]; /* batch requests by response status */
     sl_counter_t events[GW_OUT__COUNT];
@@ -114,6 +167,10 @@ typedef struct {
     sl_counter_t dlq_failed;                 /* dead letters Kafka did not take */
     sl_counter_t dedup_degraded_events;      /* produced with Redis unreachable (Bloom only) */
     sl_counter_t dedup_refused_batches;      /* 503: Redis unreachable, policy closed */
+    sl_counter_t shed[GW_SHED__COUNT];       /* 429s by cause */
+    sl_counter_t clock_corrected_events;     /* client clock off: event_time corrected */
+    sl_counter_t clock_clamped_events;       /* event time in the future: clamped */
+    sl_hist_t lateness_ms;                   /* received_at - event_time, in milliseconds */
     sl_hist_t dedup_claim_latency;
     sl_hist_t request_latency;
     sl_hist_t delivery_latency;
@@ -161,6 +218,15 @@ struct gw_server {
     _Atomic int draining;
     _Atomic long inflight; /* batches between on_req and their answer (or detach) */
     _Atomic uint64_t inflight_bytes; /* request bytes pinned by batches waiting for Kafka */
+    /* backpressure signals (gw_admit.c), written by every loop thread */
+    _Atomic int64_t inflight_events; /* admitted, not yet answered */
+    _Atomic int64_t kq_messages, kq_bytes; /* produced by batches whose acks are not all back */
+    _Atomic uint64_t delivery_ewma_us;     /* smoothed produce -> last ack per batch */
+    /* batches admitted and shed in the current second, and the Retry-After the last full
+     * second called for (gw_admit_retry_after) */
+    _Atomic int64_t window_start_ns;
+    _Atomic int64_t window_admitted, window_shed;
+    _Atomic int retry_after_s;
     pthread_mutex_t drain_mu;
     pthread_cond_t drain_cv;
 };
@@ -171,6 +237,9 @@ SSL_CTX *gw_tls_create(const gw_config_t *gc, char *errbuf, size_t errlen);
 /* gw_http.c: the one place an error becomes a response. */
 void gw_send_json(h2o_req_t *req, int status, const char *body, size_t len, int retry_after_s);
 void gw_send_error(gw_server_t *srv, h2o_req_t *req, sl_err_t err, const char *detail);
+/* The same with an explicit Retry-After (seconds, > 0) instead of gateway.retry_after. */
+void gw_send_error_retry_after(gw_server_t *srv, h2o_req_t *req, sl_err_t err,
+                               const char *detail, int retry_after_s);
 /* the loop thread running the caller (set once at thread start) */
 extern _Thread_local gw_thread_t *gw_current_thread;
 
@@ -203,6 +272,21 @@ int gw_dlq_produce(gw_server_t *srv, rd_kafka_t *rk, const gw_dlq_record_t *rec,
 /* gw_admin.c: /healthz, /readyz, /metrics, /debug/kafka-fatal. */
 int gw_admin_on_req(gw_server_t *srv, h2o_req_t *req, int is_admin_listener);
 int gw_server_is_ready(gw_server_t *srv, const char **why);
+
+/* gw_admit.c: backpressure. Whether the pipeline can take another batch, asked before the
+ * body is parsed (cheap: a few atomic loads). */
+gw_shed_t gw_admit_pipeline(gw_server_t *srv);
+/* A batch of n events to Kafka entered / left the pipeline (queue depth and in-flight events);
+ * delivery_us is its produce -> last ack time (0 when it produced nothing). */
+void gw_admit_enter(gw_server_t *srv, int64_t events);
+/* A batch was shed (429). Returns the Retry-After to send: gateway.retry_after while shedding
+ * is light, growing with how many more batches are asked for than are taken (demand over
+ * capacity, measured each second) up to backpressure.max_retry_after, with jitter so that
+ * clients told together do not come back together. */
+int gw_admit_shed(gw_server_t *srv, int64_t now_ns);
+void gw_admit_produced(gw_server_t *srv, int64_t messages, int64_t bytes);
+void gw_admit_leave(gw_server_t *srv, int64_t events, int64_t messages, int64_t bytes,
+                    uint64_t delivery_us);
 
 /* in-flight accounting used by the drain */
 void gw_inflight_add(gw_server_t *srv, long delta);

@@ -275,6 +275,11 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
 {
     gw_server_t *srv = calloc(1, sizeof(*srv));
     sl_producer_conf_t pconf = {0};
+    /* a tenant's burst is at least one full batch, or a full batch could never pass */
+    int64_t burst = gc->default_burst_events > 0 ? gc->default_burst_events : gc->default_rate_eps;
+    gw_auth_defaults_t auth_defaults = {(double)gc->default_rate_eps,
+                                        burst > gc->max_events ? burst : gc->max_events,
+                                        gc->max_events};
     long ncpu;
 
     if (srv == NULL)
@@ -296,10 +301,11 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     srv->n_threads = gc->threads > 0 ? (size_t)gc->threads : (size_t)(ncpu > 0 ? ncpu : 1);
 
-    if (gw_auth_init(&srv->auth, gc->write_keys, errbuf, errlen) != 0)
+    if (gw_auth_init(&srv->auth, gc->write_keys, gc->tenants_file, &auth_defaults, errbuf,
+                     errlen) != 0)
         goto Fail;
-    if (srv->auth.n == 0)
-        SL_WARN("auth.write_keys is empty: every batch will be rejected with 401", NULL);
+    if (srv->auth.n_keys == 0)
+        SL_WARN("no write keys (auth.write_keys, auth.tenants_file): every batch gets 401", NULL);
 
     /* h2o: the public host (TLS) and the admin host (plain HTTP), each with one dispatcher */
     h2o_config_init(&srv->h2o_config);
