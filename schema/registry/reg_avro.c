@@ -405,16 +405,18 @@ static int can_read_record(resolve_t *rs, avro_schema_t w, avro_schema_t r, cons
 
     for (size_t i = 0; i < avro_schema_record_size(r); i++) {
         const char *name = avro_schema_record_field_name(r, (int)i);
-        avro_schema_t wf = avro_schema_record_field_get(w, name);
+        /* by index: avro_schema_record_field_get dereferences NULL for a missing name (1.11.1) */
+        int wi = avro_schema_record_field_get_index(w, name);
         snprintf(sub, sizeof(sub), "%s/%s", path, name);
-        if (wf == NULL) {
+        if (wi < 0) {
             if (rann == NULL || i >= rann->n_fields || !rann->has_default[i]) {
                 reason(rs, sub, "reader field has no default and the writer lacks it");
                 ok = 0;
             }
             continue;
         }
-        if (!can_read(rs, wf, avro_schema_record_field_get_by_index(r, (int)i), sub))
+        if (!can_read(rs, avro_schema_record_field_get_by_index(w, wi),
+                      avro_schema_record_field_get_by_index(r, (int)i), sub))
             ok = 0;
     }
     return ok;
