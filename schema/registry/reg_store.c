@@ -601,7 +601,8 @@ reg_err_t reg_store_register(reg_store_t *st, const char *subject, reg_type_t ty
     if (existing == NULL) {
         if ((err = schema_parse(st, type, schema, schema_len, NULL, 0, &cand, msg)) != REG_ERR_OK)
             return err;
-        existing = schema_find(st, &cand);
+        if ((existing = schema_find(st, &cand)) != NULL)
+            schema_dispose(&cand); /* the stored one stands for it from here on */
     }
     /* already under this subject: the same answer as the first time, nothing written */
     for (size_t v = 0; existing != NULL && sub != NULL && v < sub->n; v++)
