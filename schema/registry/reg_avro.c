@@ -90,8 +90,8 @@ static int default_ok(const reg_avro_t *a, json_t *v, avro_schema_t s, int depth
         json_t *e;
         if (!json_is_array(v))
             return 0;
-        json_array_foreach(v, i, e) if (!default_ok(a, e, avro_schema_array_items(s), depth + 1))
-            return 0;
+        json_array_foreach(
+            v, i, e) if (!default_ok(a, e, avro_schema_array_items(s), depth + 1)) return 0;
         return 1;
     }
     case AVRO_MAP: {
@@ -99,8 +99,8 @@ static int default_ok(const reg_avro_t *a, json_t *v, avro_schema_t s, int depth
         json_t *e;
         if (!json_is_object(v))
             return 0;
-        json_object_foreach(v, k, e) if (!default_ok(a, e, avro_schema_map_values(s), depth + 1))
-            return 0;
+        json_object_foreach(
+            v, k, e) if (!default_ok(a, e, avro_schema_map_values(s), depth + 1)) return 0;
         return 1;
     }
     case AVRO_RECORD: {
@@ -195,12 +195,13 @@ static int annotate(reg_avro_t *a, json_t *j, avro_schema_t s, int depth, reg_ms
         ann->n_fields = n;
         ann->next = a->anns;
         a->anns = ann;
-        json_array_foreach(fields, i, f) {
+        json_array_foreach(fields, i, f)
+        {
             const char *fname = json_string_value(json_object_get(f, "name"));
             for (size_t k = 0; k < i; k++)
                 if (fname != NULL && strcmp(fname, avro_schema_record_field_name(s, (int)k)) == 0) {
-                    reg_msg_add(err, "record %s: field %s appears twice",
-                                avro_schema_type_name(s), fname);
+                    reg_msg_add(err, "record %s: field %s appears twice", avro_schema_type_name(s),
+                                fname);
                     return -1;
                 }
             if (annotate(a, json_object_get(f, "type"),
@@ -209,7 +210,8 @@ static int annotate(reg_avro_t *a, json_t *j, avro_schema_t s, int depth, reg_ms
             ann->has_default[i] = json_object_get(f, "default") != NULL;
         }
         /* defaults last: a default may be a record whose own defaults are annotated above */
-        json_array_foreach(fields, i, f) {
+        json_array_foreach(fields, i, f)
+        {
             json_t *def = json_object_get(f, "default");
             if (def != NULL &&
                 !default_ok(a, def, avro_schema_record_field_get_by_index(s, (int)i), 0)) {
@@ -239,11 +241,9 @@ static int annotate(reg_avro_t *a, json_t *j, avro_schema_t s, int depth, reg_ms
         return 0;
     }
     if (strcmp(type, "array") == 0 && is_avro_array(s))
-        return annotate(a, json_object_get(j, "items"), avro_schema_array_items(s), depth + 1,
-                        err);
+        return annotate(a, json_object_get(j, "items"), avro_schema_array_items(s), depth + 1, err);
     if (strcmp(type, "map") == 0 && is_avro_map(s))
-        return annotate(a, json_object_get(j, "values"), avro_schema_map_values(s), depth + 1,
-                        err);
+        return annotate(a, json_object_get(j, "values"), avro_schema_map_values(s), depth + 1, err);
     return 0;
 }
 
@@ -291,8 +291,8 @@ reg_avro_t *reg_avro_parse(const char *text, size_t len, reg_msg_t *err)
         abort();
     j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        reg_msg_add(err, "Invalid schema: not JSON (line %d column %d: %s)", jerr.line,
-                    jerr.column, jerr.text);
+        reg_msg_add(err, "Invalid schema: not JSON (line %d column %d: %s)", jerr.line, jerr.column,
+                    jerr.text);
         goto Fail;
     }
     if (!json_depth_ok(j, 0)) {
@@ -346,18 +346,30 @@ typedef struct {
 static const char *type_label(avro_schema_t s)
 {
     switch (avro_typeof(s)) {
-    case AVRO_STRING: return "string";
-    case AVRO_BYTES: return "bytes";
-    case AVRO_INT32: return "int";
-    case AVRO_INT64: return "long";
-    case AVRO_FLOAT: return "float";
-    case AVRO_DOUBLE: return "double";
-    case AVRO_BOOLEAN: return "boolean";
-    case AVRO_NULL: return "null";
-    case AVRO_MAP: return "map";
-    case AVRO_ARRAY: return "array";
-    case AVRO_UNION: return "union";
-    default: return avro_schema_type_name(s);
+    case AVRO_STRING:
+        return "string";
+    case AVRO_BYTES:
+        return "bytes";
+    case AVRO_INT32:
+        return "int";
+    case AVRO_INT64:
+        return "long";
+    case AVRO_FLOAT:
+        return "float";
+    case AVRO_DOUBLE:
+        return "double";
+    case AVRO_BOOLEAN:
+        return "boolean";
+    case AVRO_NULL:
+        return "null";
+    case AVRO_MAP:
+        return "map";
+    case AVRO_ARRAY:
+        return "array";
+    case AVRO_UNION:
+        return "union";
+    default:
+        return avro_schema_type_name(s);
     }
 }
 
@@ -456,13 +468,11 @@ static int can_read(resolve_t *rs, avro_schema_t w, avro_schema_t r, const char 
             ok = can_read(rs, w, avro_schema_union_branch(r, (int)i), path);
         rs->why = why;
         if (!ok)
-            reason(rs, path, "no branch of the reader's union reads writer type %s",
-                   type_label(w));
+            reason(rs, path, "no branch of the reader's union reads writer type %s", type_label(w));
     } else if (avro_typeof(w) != avro_typeof(r)) {
         ok = promotable(avro_typeof(w), avro_typeof(r));
         if (!ok)
-            reason(rs, path, "writer type %s cannot be read as %s", type_label(w),
-                   type_label(r));
+            reason(rs, path, "writer type %s cannot be read as %s", type_label(w), type_label(r));
     } else {
         switch (avro_typeof(w)) {
         case AVRO_RECORD:

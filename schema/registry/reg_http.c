@@ -161,7 +161,8 @@ static int route_parse(h2o_req_t *req, route_t *rt)
         s = p;
         while (p < end && *p != '/')
             p++;
-        if (rt->n == MAX_SEGMENTS || (rt->seg[rt->n] = pct_decode(&req->pool, s, (size_t)(p - s))) == NULL)
+        if (rt->n == MAX_SEGMENTS ||
+            (rt->seg[rt->n] = pct_decode(&req->pool, s, (size_t)(p - s))) == NULL)
             return -1;
         rt->n++;
     }
@@ -261,8 +262,8 @@ static void on_register(reg_server_t *srv, h2o_req_t *req, const char *subject)
 
     if (parse_schema_body(req, &body, &sb) != 0)
         goto Done;
-    err = reg_store_register(srv->st, subject, sb.type, sb.schema, sb.schema_len,
-                             sb.has_references, &info, &msg);
+    err = reg_store_register(srv->st, subject, sb.type, sb.schema, sb.schema_len, sb.has_references,
+                             &info, &msg);
     if (err != REG_ERR_OK)
         send_error(req, err, msg.msg);
     else
@@ -300,8 +301,7 @@ static void on_compat(reg_server_t *srv, h2o_req_t *req, const char *subject, in
 
     if (parse_schema_body(req, &body, &sb) != 0)
         goto Done;
-    err = reg_store_check(srv->st, subject, version, sb.type, sb.schema, sb.schema_len, &ok,
-                          &msg);
+    err = reg_store_check(srv->st, subject, version, sb.type, sb.schema, sb.schema_len, &ok, &msg);
     if (err != REG_ERR_OK) {
         send_error(req, err, msg.msg);
         goto Done;
@@ -314,8 +314,7 @@ Done:
     json_decref(body);
 }
 
-static void on_config(reg_server_t *srv, h2o_req_t *req, const char *subject,
-                      const route_t *rt)
+static void on_config(reg_server_t *srv, h2o_req_t *req, const char *subject, const route_t *rt)
 {
     reg_msg_t msg = {{0}};
     reg_level_t level;
@@ -326,8 +325,7 @@ static void on_config(reg_server_t *srv, h2o_req_t *req, const char *subject,
         if (err != REG_ERR_OK)
             send_error(req, err, msg.msg);
         else
-            send_json(req, 200,
-                      json_pack("{s:s}", "compatibilityLevel", reg_level_names[level]));
+            send_json(req, 200, json_pack("{s:s}", "compatibilityLevel", reg_level_names[level]));
         return;
     }
     if (method_is(req, "PUT")) {
@@ -403,9 +401,8 @@ static void on_subjects(reg_server_t *srv, h2o_req_t *req, const route_t *rt)
             send_error(req, err, msg.msg);
         } else if (rt->n == 5) { /* the schema alone, as Confluent serves it */
             json_error_t jerr;
-            json_t *raw = info.type == REG_AVRO
-                              ? json_loads(info.schema, JSON_DECODE_ANY, &jerr)
-                              : json_string(info.schema);
+            json_t *raw = info.type == REG_AVRO ? json_loads(info.schema, JSON_DECODE_ANY, &jerr)
+                                                : json_string(info.schema);
             send_json(req, 200, raw != NULL ? raw : json_string(info.schema));
         } else {
             send_json(req, 200, schema_json(&info, 1, 0));
@@ -456,8 +453,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         else if (rt.n == 4)
             on_compat(srv, req, rt.seg[2], 0);
         else if (parse_version(rt.seg[4], &version) != 0)
-            send_error(req, REG_ERR_INVALID_VERSION, "The specified version is not a valid "
-                                                     "version id");
+            send_error(req, REG_ERR_INVALID_VERSION,
+                       "The specified version is not a valid "
+                       "version id");
         else
             on_compat(srv, req, rt.seg[2], version);
     } else if (seg_is(&rt, 0, "config") && rt.n <= 2) {
@@ -476,7 +474,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 static int bind_listener(const char *hostport, char *errbuf, size_t errlen)
 {
     char host[256], *colon;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *ai = NULL;
     int fd = -1, on = 1, rc;
@@ -544,8 +543,8 @@ reg_server_t *reg_server_create(const reg_config_t *rc, reg_store_t *st, char *e
     srv->config.server_name = h2o_iovec_init(H2O_STRLIT("sluice-registry"));
     /* h2o buffers the whole body before our handler runs: this is the bound on it */
     srv->config.max_request_entity_size = (size_t)rc->max_body_bytes;
-    srv->host = h2o_config_register_host(&srv->config, h2o_iovec_init(H2O_STRLIT("default")),
-                                         65535);
+    srv->host =
+        h2o_config_register_host(&srv->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pathconf = h2o_config_register_path(srv->host, "/", 0);
     h = (reg_handler_t *)h2o_create_handler(pathconf, sizeof(*h));
     h->super.on_req = on_req;
@@ -582,10 +581,14 @@ Fail:
  * on disposing a context that is not idle). */
 static int context_is_idle(h2o_context_t *ctx)
 {
-    h2o_timeout_t *timeouts[] = {&ctx->zero_timeout,       &ctx->one_sec_timeout,
-                                 &ctx->hundred_ms_timeout, &ctx->handshake_timeout,
-                                 &ctx->http1.req_timeout,  &ctx->http2.idle_timeout,
-                                 &ctx->http2.graceful_shutdown_timeout, &ctx->proxy.io_timeout};
+    h2o_timeout_t *timeouts[] = {&ctx->zero_timeout,
+                                 &ctx->one_sec_timeout,
+                                 &ctx->hundred_ms_timeout,
+                                 &ctx->handshake_timeout,
+                                 &ctx->http1.req_timeout,
+                                 &ctx->http2.idle_timeout,
+                                 &ctx->http2.graceful_shutdown_timeout,
+                                 &ctx->proxy.io_timeout};
 
     if (!h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns))
         return 0;

@@ -44,8 +44,8 @@ typedef struct reg_proto reg_proto_t;
 /* Compiles .proto text with protoc (a subprocess in a private temporary directory, killed after
  * timeout_ms) into a FileDescriptorProto and parses that. Returns NULL with protoc's complaint
  * (or why protoc could not run) in err. */
-reg_proto_t *reg_proto_compile(const char *protoc, int64_t timeout_ms, const char *text,
-                               size_t len, reg_msg_t *err);
+reg_proto_t *reg_proto_compile(const char *protoc, int64_t timeout_ms, const char *text, size_t len,
+                               reg_msg_t *err);
 /* Rebuilds the parsed form from a serialized FileDescriptorProto (log replay: no protoc). */
 reg_proto_t *reg_proto_from_descriptor(const uint8_t *desc, size_t len, reg_msg_t *err);
 void reg_proto_destroy(reg_proto_t *p);

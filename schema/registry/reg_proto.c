@@ -28,8 +28,8 @@ extern char **environ;
 typedef struct {
     char *name; /* field name, for messages */
     int32_t number;
-    int label;  /* 1 optional, 2 required, 3 repeated */
-    int type;   /* FieldDescriptorProto.Type */
+    int label;       /* 1 optional, 2 required, 3 repeated */
+    int type;        /* FieldDescriptorProto.Type */
     char *type_name; /* ".pkg.Msg" for messages and enums; NULL otherwise */
 } proto_field_t;
 
@@ -94,7 +94,8 @@ long reg_base64_decode(const char *s, size_t len, uint8_t *out)
             if (pad || (v[k] = b64_val(s[i + k])) < 0)
                 return -1;
         }
-        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t x =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (uint8_t)(x >> 16);
         if (pad < 2)
             out[o++] = (uint8_t)(x >> 8);
@@ -422,8 +423,8 @@ static void protoc_message(const char *dir, reg_msg_t *err)
     free(text);
 }
 
-reg_proto_t *reg_proto_compile(const char *protoc, int64_t timeout_ms, const char *text,
-                               size_t len, reg_msg_t *err)
+reg_proto_t *reg_proto_compile(const char *protoc, int64_t timeout_ms, const char *text, size_t len,
+                               reg_msg_t *err)
 {
     char dir[512], path[600];
     const char *tmp = getenv("TMPDIR");
@@ -480,23 +481,48 @@ Done:
 /* ------------------------------------------------------------------------------------------ */
 /* Compatibility                                                                              */
 
-enum { T_DOUBLE = 1, T_FLOAT, T_INT64, T_UINT64, T_INT32, T_FIXED64, T_FIXED32, T_BOOL, T_STRING,
-       T_GROUP, T_MESSAGE, T_BYTES, T_UINT32, T_ENUM, T_SFIXED32, T_SFIXED64, T_SINT32,
-       T_SINT64 };
+enum {
+    T_DOUBLE = 1,
+    T_FLOAT,
+    T_INT64,
+    T_UINT64,
+    T_INT32,
+    T_FIXED64,
+    T_FIXED32,
+    T_BOOL,
+    T_STRING,
+    T_GROUP,
+    T_MESSAGE,
+    T_BYTES,
+    T_UINT32,
+    T_ENUM,
+    T_SFIXED32,
+    T_SFIXED64,
+    T_SINT32,
+    T_SINT64
+};
 
 /* Types whose encodings read back as each other (protobuf's "Updating a message type" rules). */
 static int wire_class(int type)
 {
     switch (type) {
-    case T_INT32: case T_INT64: case T_UINT32: case T_UINT64: case T_BOOL:
+    case T_INT32:
+    case T_INT64:
+    case T_UINT32:
+    case T_UINT64:
+    case T_BOOL:
         return 1;
-    case T_SINT32: case T_SINT64:
+    case T_SINT32:
+    case T_SINT64:
         return 2;
-    case T_FIXED32: case T_SFIXED32:
+    case T_FIXED32:
+    case T_SFIXED32:
         return 3;
-    case T_FIXED64: case T_SFIXED64:
+    case T_FIXED64:
+    case T_SFIXED64:
         return 4;
-    case T_STRING: case T_BYTES:
+    case T_STRING:
+    case T_BYTES:
         return 5;
     default:
         return 100 + type; /* only the same type */
@@ -551,8 +577,8 @@ int reg_proto_can_read(const reg_proto_t *writer, const reg_proto_t *reader, con
         }
         for (size_t k = 0; k < rm->n_fields; k++)
             if (rm->fields[k].label == 2 && find_field(wm, rm->fields[k].number) == NULL)
-                WHY("required field %d of %s is missing from the writer",
-                    (int)rm->fields[k].number, wm->full_name + 1);
+                WHY("required field %d of %s is missing from the writer", (int)rm->fields[k].number,
+                    wm->full_name + 1);
     }
 #undef WHY
     return ok;

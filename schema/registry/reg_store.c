@@ -118,8 +118,7 @@ static void schema_dispose(reg_schema_t *s)
 
 /* Parses text into *s (id not set). Protobuf runs protoc unless `desc` (log replay) is given. */
 static reg_err_t schema_parse(reg_store_t *st, reg_type_t type, const char *text, size_t len,
-                              const uint8_t *desc, size_t desc_len, reg_schema_t *s,
-                              reg_msg_t *msg)
+                              const uint8_t *desc, size_t desc_len, reg_schema_t *s, reg_msg_t *msg)
 {
     memset(s, 0, sizeof(*s));
     s->type = type;
@@ -133,9 +132,9 @@ static reg_err_t schema_parse(reg_store_t *st, reg_type_t type, const char *text
         s->text = reg_avro_text(s->avro);
         s->canon = reg_avro_canonical(s->avro);
     } else {
-        s->proto = desc != NULL ? reg_proto_from_descriptor(desc, desc_len, msg)
-                                : reg_proto_compile(st->protoc, st->conf.protoc_timeout_ms, text,
-                                                    len, msg);
+        s->proto = desc != NULL
+                       ? reg_proto_from_descriptor(desc, desc_len, msg)
+                       : reg_proto_compile(st->protoc, st->conf.protoc_timeout_ms, text, len, msg);
         if (s->proto == NULL)
             return strncmp(msg->msg, "Invalid schema", 14) == 0 ? REG_ERR_INVALID_SCHEMA
                                                                 : REG_ERR_STORE;
@@ -225,8 +224,8 @@ static const reg_schema_t *proto_find_text(const reg_store_t *st, const char *te
     return found;
 }
 
-static void fill_info(const reg_store_t *st, int32_t id, const reg_subject_t *sub,
-                      int32_t version, reg_schema_info_t *out)
+static void fill_info(const reg_store_t *st, int32_t id, const reg_subject_t *sub, int32_t version,
+                      reg_schema_info_t *out)
 {
     const reg_schema_t *s = &st->schemas[id - 1];
     memset(out, 0, sizeof(*out));
@@ -242,8 +241,7 @@ static void fill_info(const reg_store_t *st, int32_t id, const reg_subject_t *su
 /* ------------------------------------------------------------------------------------------ */
 /* Compatibility                                                                              */
 
-static int can_read(const reg_schema_t *w, const reg_schema_t *r, const char *what,
-                    reg_msg_t *why)
+static int can_read(const reg_schema_t *w, const reg_schema_t *r, const char *what, reg_msg_t *why)
 {
     if (w->type != r->type) {
         reg_msg_add(why, "%s%s: schema type %s differs from %s", why->msg[0] ? "; " : "", what,
@@ -256,8 +254,8 @@ static int can_read(const reg_schema_t *w, const reg_schema_t *r, const char *wh
 
 /* Checks cand against versions [from, to] (1-based, inclusive) of sub in the level's
  * directions. Returns 1 when compatible. */
-static int check_versions(const reg_store_t *st, const reg_subject_t *sub, size_t from,
-                          size_t to, reg_level_t level, const reg_schema_t *cand, reg_msg_t *why)
+static int check_versions(const reg_store_t *st, const reg_subject_t *sub, size_t from, size_t to,
+                          reg_level_t level, const reg_schema_t *cand, reg_msg_t *why)
 {
     int backward = level == REG_LEVEL_BACKWARD || level == REG_LEVEL_BACKWARD_TRANSITIVE ||
                    level == REG_LEVEL_FULL || level == REG_LEVEL_FULL_TRANSITIVE;
@@ -334,8 +332,8 @@ static reg_err_t log_append(reg_store_t *st, json_t *rec, reg_msg_t *msg)
 static json_t *register_record(const reg_store_t *st, const char *subject, int32_t version,
                                const reg_schema_t *s, int is_new)
 {
-    json_t *rec = json_pack("{s:s, s:s, s:i, s:i}", "op", "register", "subject", subject,
-                            "version", (json_int_t)version, "id", (json_int_t)s->id);
+    json_t *rec = json_pack("{s:s, s:s, s:i, s:i}", "op", "register", "subject", subject, "version",
+                            (json_int_t)version, "id", (json_int_t)s->id);
     if (rec == NULL)
         abort();
     if (is_new) {
@@ -389,8 +387,7 @@ static int replay_record(reg_store_t *st, json_t *rec, reg_msg_t *msg)
             long dlen = 0;
             reg_err_t err;
             if (id != (json_int_t)st->n_schemas + 1 ||
-                reg_type_parse(json_string_value(json_object_get(rec, "schemaType")), &type) !=
-                    0 ||
+                reg_type_parse(json_string_value(json_object_get(rec, "schemaType")), &type) != 0 ||
                 (type == REG_PROTOBUF && d64 == NULL)) {
                 reg_msg_add(msg, "schema record out of sequence or without its type");
                 return -1;
@@ -469,8 +466,8 @@ static int replay(reg_store_t *st, char *errbuf, size_t errlen)
             break;
         }
         if (rec == NULL || replay_record(st, rec, &msg) != 0) {
-            snprintf(errbuf, errlen, "%s:%zu: corrupt record (%s); refusing to start",
-                     st->log_path, lineno, msg.msg[0] ? msg.msg : "not JSON");
+            snprintf(errbuf, errlen, "%s:%zu: corrupt record (%s); refusing to start", st->log_path,
+                     lineno, msg.msg[0] ? msg.msg : "not JSON");
             json_decref(rec);
             rc = -1;
             break;
@@ -633,9 +630,10 @@ reg_err_t reg_store_register(reg_store_t *st, const char *subject, reg_type_t ty
         if (level != REG_LEVEL_NONE &&
             !check_versions(st, sub, is_transitive(level) ? 1 : sub->n, sub->n, level, c, msg)) {
             char tmp[sizeof(msg->msg)];
-            snprintf(tmp, sizeof(tmp), "Schema being registered is incompatible with an earlier "
-                     "schema for subject \"%s\" (%s): %.300s", subject, reg_level_names[level],
-                     msg->msg);
+            snprintf(tmp, sizeof(tmp),
+                     "Schema being registered is incompatible with an earlier "
+                     "schema for subject \"%s\" (%s): %.300s",
+                     subject, reg_level_names[level], msg->msg);
             memcpy(msg->msg, tmp, sizeof(tmp));
             err = REG_ERR_INCOMPATIBLE;
             goto Fail;
@@ -716,8 +714,10 @@ reg_err_t reg_store_version(reg_store_t *st, const char *subject, int32_t versio
     if (version == -1)
         version = (int32_t)sub->n;
     if (version < 1) {
-        reg_msg_add(msg, "The specified version '%d' is not a valid version id. Allowed values "
-                    "are between [1, 2^31-1] and the string \"latest\"", (int)version);
+        reg_msg_add(msg,
+                    "The specified version '%d' is not a valid version id. Allowed values "
+                    "are between [1, 2^31-1] and the string \"latest\"",
+                    (int)version);
         return REG_ERR_INVALID_VERSION;
     }
     if ((size_t)version > sub->n) {
@@ -746,8 +746,7 @@ size_t reg_store_subjects(reg_store_t *st, const char ***names)
     return n;
 }
 
-reg_err_t reg_store_versions(reg_store_t *st, const char *subject, int32_t *count,
-                             reg_msg_t *msg)
+reg_err_t reg_store_versions(reg_store_t *st, const char *subject, int32_t *count, reg_msg_t *msg)
 {
     reg_subject_t *sub = subject_find(st, subject);
     if (sub == NULL || sub->n == 0) {
@@ -759,8 +758,7 @@ reg_err_t reg_store_versions(reg_store_t *st, const char *subject, int32_t *coun
 }
 
 reg_err_t reg_store_check(reg_store_t *st, const char *subject, int32_t version, reg_type_t type,
-                          const char *schema, size_t schema_len, int *is_compatible,
-                          reg_msg_t *msg)
+                          const char *schema, size_t schema_len, int *is_compatible, reg_msg_t *msg)
 {
     reg_subject_t *sub = subject_find(st, subject);
     reg_schema_t cand = {0};
@@ -793,7 +791,8 @@ reg_err_t reg_store_check(reg_store_t *st, const char *subject, int32_t version,
         to = sub->n;
         from = is_transitive(level) ? 1 : sub->n;
     }
-    *is_compatible = level == REG_LEVEL_NONE || check_versions(st, sub, from, to, level, &cand, msg);
+    *is_compatible =
+        level == REG_LEVEL_NONE || check_versions(st, sub, from, to, level, &cand, msg);
     schema_dispose(&cand);
     return REG_ERR_OK;
 }
@@ -815,8 +814,7 @@ reg_err_t reg_store_get_level(reg_store_t *st, const char *subject, int default_
         *out = st->global;
         return REG_ERR_OK;
     }
-    reg_msg_add(msg, "Subject '%s' does not have subject-level compatibility configured",
-                subject);
+    reg_msg_add(msg, "Subject '%s' does not have subject-level compatibility configured", subject);
     return REG_ERR_SUBJECT_CONFIG_NOT_FOUND;
 }
 
@@ -830,8 +828,7 @@ reg_err_t reg_store_set_level(reg_store_t *st, const char *subject, reg_level_t 
     if (subject != NULL) {
         if ((err = check_subject_name(subject, msg)) != REG_ERR_OK)
             return err;
-        if ((sub = subject_find(st, subject)) == NULL &&
-            st->n_subjects >= st->conf.max_subjects) {
+        if ((sub = subject_find(st, subject)) == NULL && st->n_subjects >= st->conf.max_subjects) {
             reg_msg_add(msg, "registry.max_subjects (%zu) reached", st->conf.max_subjects);
             return REG_ERR_TOO_LARGE;
         }

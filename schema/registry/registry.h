@@ -19,10 +19,10 @@
 /* X(ENUM, error_code, http_status) */
 #define REG_ERR_LIST(X)                                                                            \
     X(OK, 0, 200)                                                                                  \
-    X(BAD_REQUEST, 400, 400)             /* body is not a JSON object of the expected shape */     \
-    X(NOT_FOUND, 404, 404)               /* no such endpoint */                                    \
+    X(BAD_REQUEST, 400, 400) /* body is not a JSON object of the expected shape */                 \
+    X(NOT_FOUND, 404, 404)   /* no such endpoint */                                                \
     X(METHOD_NOT_ALLOWED, 405, 405)                                                                \
-    X(INCOMPATIBLE, 409, 409)            /* the schema breaks the subject's compatibility level */ \
+    X(INCOMPATIBLE, 409, 409) /* the schema breaks the subject's compatibility level */            \
     X(SUBJECT_NOT_FOUND, 40401, 404)                                                               \
     X(VERSION_NOT_FOUND, 40402, 404)                                                               \
     X(SCHEMA_NOT_FOUND, 40403, 404)                                                                \
@@ -30,8 +30,8 @@
     X(INVALID_SCHEMA, 42201, 422)                                                                  \
     X(INVALID_VERSION, 42202, 422)                                                                 \
     X(INVALID_LEVEL, 42203, 422)                                                                   \
-    X(TOO_LARGE, 413, 413)               /* a configured bound (schemas, subjects, bytes) */       \
-    X(STORE, 50001, 500)                 /* the log could not be written or synced */
+    X(TOO_LARGE, 413, 413) /* a configured bound (schemas, subjects, bytes) */                     \
+    X(STORE, 50001, 500)   /* the log could not be written or synced */
 
 typedef enum {
 #define REG_ERR_ENUM(e, code, status) REG_ERR_##e,
@@ -51,8 +51,8 @@ int reg_err_status(reg_err_t err);
 typedef enum { REG_AVRO = 0, REG_PROTOBUF = 1 } reg_type_t;
 
 #define REG_LEVEL_LIST(X)                                                                          \
-    X(BACKWARD) X(BACKWARD_TRANSITIVE) X(FORWARD) X(FORWARD_TRANSITIVE) X(FULL)                    \
-        X(FULL_TRANSITIVE) X(NONE)
+    X(BACKWARD)                                                                                    \
+    X(BACKWARD_TRANSITIVE) X(FORWARD) X(FORWARD_TRANSITIVE) X(FULL) X(FULL_TRANSITIVE) X(NONE)
 
 typedef enum {
 #define REG_LEVEL_ENUM(l) REG_LEVEL_##l,
@@ -75,15 +75,15 @@ int reg_type_parse(const char *name, reg_type_t *out);
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct {
-    char *listen;               /* host:port, plain HTTP/1.1 */
-    char *data_dir;             /* holds registry.log */
-    int compatibility;          /* reg_level_t: the global level until PUT /config changes it */
-    uint64_t max_body_bytes;    /* a request body */
-    uint64_t max_schema_bytes;  /* one schema's text */
-    int64_t max_schemas;        /* distinct schema ids */
+    char *listen;              /* host:port, plain HTTP/1.1 */
+    char *data_dir;            /* holds registry.log */
+    int compatibility;         /* reg_level_t: the global level until PUT /config changes it */
+    uint64_t max_body_bytes;   /* a request body */
+    uint64_t max_schema_bytes; /* one schema's text */
+    int64_t max_schemas;       /* distinct schema ids */
     int64_t max_subjects;
-    int64_t max_versions;       /* per subject */
-    char *protoc;               /* the protoc binary turning .proto text into a descriptor */
+    int64_t max_versions; /* per subject */
+    char *protoc;         /* the protoc binary turning .proto text into a descriptor */
     int64_t protoc_timeout_ms;
     int log_level;
 } reg_config_t;
@@ -99,9 +99,9 @@ typedef struct reg_store reg_store_t;
 
 typedef struct {
     const char *data_dir;
-    reg_level_t default_level;  /* global level when the log holds no global config record */
+    reg_level_t default_level; /* global level when the log holds no global config record */
     size_t max_schema_bytes, max_schemas, max_subjects, max_versions;
-    const char *protoc;         /* path or name looked up in PATH */
+    const char *protoc; /* path or name looked up in PATH */
     int64_t protoc_timeout_ms;
 } reg_store_conf_t;
 
@@ -119,7 +119,7 @@ typedef struct {
     int32_t version;     /* 0 when not about one subject's version */
     const char *subject; /* idem */
     reg_type_t type;
-    const char *schema;  /* the schema text as registered (Avro: compact JSON) */
+    const char *schema;        /* the schema text as registered (Avro: compact JSON) */
     const uint8_t *descriptor; /* Protobuf: serialized FileDescriptorProto; NULL for Avro */
     size_t descriptor_len;
 } reg_schema_info_t;
@@ -150,8 +150,7 @@ reg_err_t reg_store_version(reg_store_t *st, const char *subject, int32_t versio
  * store's. Subjects that only have a config are not listed. */
 size_t reg_store_subjects(reg_store_t *st, const char ***names);
 /* GET /subjects/{s}/versions: the count of versions (1..n), or an error. */
-reg_err_t reg_store_versions(reg_store_t *st, const char *subject, int32_t *count,
-                             reg_msg_t *msg);
+reg_err_t reg_store_versions(reg_store_t *st, const char *subject, int32_t *count, reg_msg_t *msg);
 
 /* POST /compatibility/subjects/{s}/versions[/{n|latest}]: version > 0 or -1 (latest) checks
  * against that version with the level's direction; version 0 checks against every version the

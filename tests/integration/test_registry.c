@@ -44,8 +44,7 @@ int main(void)
     }
     SLT_REQUIRE(slt_registry_restart(&r) == 0, "registry restart");
     for (size_t i = 0; i < 5; i++)
-        SLT_CHECK(latest_id(&r, types[i]) == ids[i], "%s: id changed across the restart",
-                  types[i]);
+        SLT_CHECK(latest_id(&r, types[i]) == ids[i], "%s: id changed across the restart", types[i]);
     SLT_CHECK(slt_registry_register_defaults(&r) == 5, "defaults after the restart");
     status = slt_registry_stop(&r, 5000);
     SLT_CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,

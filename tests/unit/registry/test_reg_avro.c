@@ -97,8 +97,8 @@ static void test_ours_follows_spec(void **state)
     assert_true(reads("\"float\"", "\"double\"", &why));
     assert_false(reads("\"long\"", "\"int\"", &why));
     assert_false(reads("\"double\"", "\"float\"", &why));
-    assert_false(reads(REC(F_A), "{\"type\":\"record\",\"name\":\"B\",\"fields\":[" F_A "]}",
-                       &why));
+    assert_false(
+        reads(REC(F_A), "{\"type\":\"record\",\"name\":\"B\",\"fields\":[" F_A "]}", &why));
     assert_false(reads("{\"type\":\"fixed\",\"name\":\"F\",\"size\":4}",
                        "{\"type\":\"fixed\",\"name\":\"F\",\"size\":8}", &why));
     assert_true(reads("{\"type\":\"array\",\"items\":\"int\"}",

@@ -45,9 +45,13 @@ static int setup(void **state)
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/sluice-regtest-XXXXXX");
     if (fx == NULL || mkdtemp(fx->dir) == NULL)
         return -1;
-    fx->conf = (reg_store_conf_t){.data_dir = fx->dir, .default_level = REG_LEVEL_BACKWARD,
-                                  .max_schema_bytes = 1 << 20, .max_schemas = 1000,
-                                  .max_subjects = 100, .max_versions = 100, .protoc = "protoc",
+    fx->conf = (reg_store_conf_t){.data_dir = fx->dir,
+                                  .default_level = REG_LEVEL_BACKWARD,
+                                  .max_schema_bytes = 1 << 20,
+                                  .max_schemas = 1000,
+                                  .max_subjects = 100,
+                                  .max_versions = 100,
+                                  .protoc = "protoc",
                                   .protoc_timeout_ms = 10000};
     fx->st = open_store(fx);
     *state = fx;
@@ -71,8 +75,8 @@ static reg_err_t reg(fx_t *fx, const char *subject, const char *schema, int32_t 
 {
     reg_schema_info_t info;
     reg_msg_t local = {{0}};
-    reg_err_t err = reg_store_register(fx->st, subject, REG_AVRO, schema, strlen(schema), 0,
-                                       &info, msg ? msg : &local);
+    reg_err_t err = reg_store_register(fx->st, subject, REG_AVRO, schema, strlen(schema), 0, &info,
+                                       msg ? msg : &local);
     if (err == REG_ERR_OK) {
         if (id)
             *id = info.id;
@@ -99,8 +103,9 @@ static void test_ids_and_identical(void **state)
     assert_int_equal(id, 1);
     assert_int_equal(v, 1);
     /* the same schema, written differently: the same id and no new version */
-    assert_int_equal(reg(fx, "s", "{ \"fields\": [ {\"type\":\"string\", \"name\":\"a\"} ], "
-                                  "\"name\":\"A\", \"type\":\"record\" }",
+    assert_int_equal(reg(fx, "s",
+                         "{ \"fields\": [ {\"type\":\"string\", \"name\":\"a\"} ], "
+                         "\"name\":\"A\", \"type\":\"record\" }",
                          &id, &v, NULL),
                      REG_ERR_OK);
     assert_int_equal(id, 1);
@@ -113,18 +118,18 @@ static void test_ids_and_identical(void **state)
     assert_int_equal(id, 2);
     assert_int_equal(v, 2);
     /* lookup (POST /subjects/{s}) */
-    assert_int_equal(reg_store_lookup(fx->st, "s", REG_AVRO, REC(F_A), strlen(REC(F_A)), &info,
-                                      &msg),
-                     REG_ERR_OK);
+    assert_int_equal(
+        reg_store_lookup(fx->st, "s", REG_AVRO, REC(F_A), strlen(REC(F_A)), &info, &msg),
+        REG_ERR_OK);
     assert_int_equal(info.id, 1);
     assert_int_equal(info.version, 1);
     assert_string_equal(info.subject, "s");
     assert_int_equal(reg_store_lookup(fx->st, "t", REG_AVRO, REC(F_A "," F_B_DEF),
                                       strlen(REC(F_A "," F_B_DEF)), &info, &msg),
                      REG_ERR_SCHEMA_NOT_FOUND);
-    assert_int_equal(reg_store_lookup(fx->st, "nope", REG_AVRO, REC(F_A), strlen(REC(F_A)),
-                                      &info, &msg),
-                     REG_ERR_SUBJECT_NOT_FOUND);
+    assert_int_equal(
+        reg_store_lookup(fx->st, "nope", REG_AVRO, REC(F_A), strlen(REC(F_A)), &info, &msg),
+        REG_ERR_SUBJECT_NOT_FOUND);
 }
 
 static void test_reads_and_errors(void **state)
@@ -156,9 +161,9 @@ static void test_reads_and_errors(void **state)
                      REG_ERR_INVALID_SCHEMA);
     assert_int_equal(reg(fx, "", REC(F_A), NULL, NULL, NULL), REG_ERR_BAD_REQUEST);
     assert_int_equal(reg(fx, "a\n", REC(F_A), NULL, NULL, NULL), REG_ERR_BAD_REQUEST);
-    assert_int_equal(reg_store_register(fx->st, "a", REG_AVRO, REC(F_A), strlen(REC(F_A)), 1,
-                                        &info, &msg),
-                     REG_ERR_INVALID_SCHEMA); /* references */
+    assert_int_equal(
+        reg_store_register(fx->st, "a", REG_AVRO, REC(F_A), strlen(REC(F_A)), 1, &info, &msg),
+        REG_ERR_INVALID_SCHEMA); /* references */
     /* registry.max_schema_bytes */
     reg_store_destroy(fx->st);
     fx->conf.max_schema_bytes = 10;
