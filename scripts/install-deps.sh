@@ -8,6 +8,8 @@ packages=(
     gcc make cmake pkg-config
     libc6-dev libh2o-evloop-dev librdkafka-dev libhiredis-dev libssl-dev zlib1g-dev
     libnghttp2-dev libavro-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
+    # the registry compiles Protobuf schemas with protoc
+    protobuf-compiler
     # tests
     libcmocka-dev jq
     # the local stack and the third-party clients it is checked with

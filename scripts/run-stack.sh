@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The local stack for `make run`: the project's own redis-server, the dev Kafka broker and the
-# gateway, in the foreground. Prints the URL, a dev write key and a curl that gets a 200.
+# The local stack for `make run`: the project's own redis-server, the dev Kafka broker, the schema
+# registry (with the five default schemas registered) and the gateway, in the foreground. Prints the URL, a dev write key and a curl that gets a 200.
 # Ctrl-C (or SIGTERM) stops everything it started, gateway first so in-flight batches finish.
 #
 # Usage: scripts/run-stack.sh BUILD_DIR
 # Ports can be moved with STACK_HTTPS_PORT, STACK_ADMIN_PORT, STACK_KAFKA_PORT,
-# STACK_REDIS_PORT; state lives in STACK_DIR (default .run/).
+# STACK_REDIS_PORT, STACK_REGISTRY_PORT; state lives in STACK_DIR (default .run/).
 set -euo pipefail
 
 build=$(cd "${1:?usage: run-stack.sh BUILD_DIR}" && pwd)
@@ -14,8 +14,9 @@ https_port=${STACK_HTTPS_PORT:-8443}
 admin_port=${STACK_ADMIN_PORT:-9464}
 kafka_port=${STACK_KAFKA_PORT:-9092}
 redis_port=${STACK_REDIS_PORT:-6380}
+registry_port=${STACK_REGISTRY_PORT:-8081}
 run=${STACK_DIR:-$top/.run}
-mkdir -p "$run/redis" "$run/tls" "$run/logs"
+mkdir -p "$run/redis" "$run/tls" "$run/logs" "$run/registry"
 run=$(cd "$run" && pwd)
 
 # one random dev write key per checkout, kept across runs
@@ -29,7 +30,7 @@ stop_all() {
     trap - EXIT
     echo
     echo "stopping the local stack..."
-    # reverse start order: the gateway drains first, then the broker, then redis
+    # reverse start order: the gateway drains first, then the registry, the broker, redis
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         kill -TERM "${pids[$i]}" 2>/dev/null || true
         wait "${pids[$i]}" 2>/dev/null || true
@@ -61,6 +62,25 @@ setsid "$build/tools/devbroker/sluice-devbroker" --listen "127.0.0.1:$kafka_port
 pids+=($!)
 wait_for "grep -q 'devbroker ready' '$run/logs/devbroker.out'" 15
 
+setsid "$build/schema/registry/sluice-registry" \
+    --set "registry.listen=127.0.0.1:$registry_port" \
+    --set "registry.data_dir=$run/registry" \
+    2>"$run/logs/registry.log" &
+pids+=($!)
+wait_for "curl -sf http://127.0.0.1:$registry_port/subjects" 15
+# the default schemas, one subject per event type; registering an identical schema again returns
+# its existing id, so this is safe on every start
+for avsc in "$top"/schema/defaults/*.avsc; do
+    subject=$(basename "$avsc" .avsc)
+    if ! jq -Rs '{schema: .}' "$avsc" |
+        curl -sf -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data-binary @- \
+            "http://127.0.0.1:$registry_port/subjects/$subject/versions" >>"$run/logs/registry-init.log"; then
+        echo "run-stack: registering $subject failed (see $run/logs/registry.log)" >&2
+        exit 1
+    fi
+    echo >>"$run/logs/registry-init.log"
+done
+
 setsid "$build/gateway/sluice-gateway" \
     --set "gateway.listen=0.0.0.0:$https_port" \
     --set "gateway.admin_listen=127.0.0.1:$admin_port" \
@@ -81,6 +101,7 @@ Sluice is running.
   admin     http://127.0.0.1:$admin_port/metrics  /healthz  /readyz
   kafka     127.0.0.1:$kafka_port  (dev broker: topics events, events.dlq)
   redis     127.0.0.1:$redis_port
+  registry  http://127.0.0.1:$registry_port/subjects  (Confluent Schema Registry API; data in $run/registry)
   logs      $run/logs/
   write key $key
 

@@ -1,7 +1,7 @@
 # Shell helpers shared by the e2e tests and loadtest/h2load.sh (source it; needs bash).
 # stack_start BUILD_DIR WORK_DIR: runs scripts/run-stack.sh on free ports in the background and
 # returns once it printed its banner; sets STACK_PID, STACK_KEY, STACK_URL, STACK_ADMIN,
-# STACK_GATEWAY_PID. stack_stop: SIGTERM, then waits; returns the script's exit status.
+# STACK_GATEWAY_PID, STACK_REGISTRY (the registry's base URL). stack_stop: SIGTERM, then waits; returns the script's exit status.
 
 stack_lib_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -28,6 +28,7 @@ stack_start() {
     local build=$1 work=$2
     export STACK_HTTPS_PORT=$(stack_free_port) STACK_ADMIN_PORT=$(stack_free_port)
     export STACK_KAFKA_PORT=$(stack_free_port) STACK_REDIS_PORT=$(stack_free_port)
+    export STACK_REGISTRY_PORT=$(stack_free_port)
     export STACK_DIR=$work/run
     setsid "$stack_lib_top/scripts/run-stack.sh" "$build" >"$work/stack.out" 2>&1 &
     STACK_PID=$!
@@ -35,6 +36,7 @@ stack_start() {
     STACK_KEY=$(cat "$STACK_DIR/dev-write-key")
     STACK_URL=https://127.0.0.1:$STACK_HTTPS_PORT/v1/batch
     STACK_ADMIN=http://127.0.0.1:$STACK_ADMIN_PORT
+    STACK_REGISTRY=http://127.0.0.1:$STACK_REGISTRY_PORT
     STACK_GATEWAY_PID=$(pgrep -f -- "sluice-gateway.*admin_listen=127.0.0.1:$STACK_ADMIN_PORT")
 }
 

@@ -2007,3 +2007,122 @@ int slt_check_all_accepted(const char *what, const slt_http_resp_t *resp, size_t
     slt_batch_resp_dispose(&br);
     return slt_failures() == before;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * The schema registry
+ * ------------------------------------------------------------------------------------------- */
+
+#ifndef SLT_REGISTRY_BIN
+#define SLT_REGISTRY_BIN ""
+#endif
+#ifndef SLT_SOURCE_DIR
+#define SLT_SOURCE_DIR ""
+#endif
+
+typedef struct {
+    slt_registry_t *r;
+} registry_wait_t;
+
+static int cond_registry_up(void *arg)
+{
+    registry_wait_t *w = arg;
+    char url[128];
+    slt_http_resp_t resp;
+    long status;
+    if (!slt_proc_is_running(&w->r->proc))
+        return 1;
+    status = slt_http_get(slt_registry_url(w->r, "/subjects", url, sizeof(url)), SLT_HTTP_1_1,
+                          &resp);
+    slt_http_resp_dispose(&resp);
+    return status == 200;
+}
+
+const char *slt_registry_url(const slt_registry_t *r, const char *path, char *buf, size_t len)
+{
+    snprintf(buf, len, "http://127.0.0.1:%d%s", r->port, path);
+    return buf;
+}
+
+int slt_registry_start(slt_registry_t *r, const char *dir, int port)
+{
+    const char *bin = bin_path("SLT_REGISTRY_BIN", SLT_REGISTRY_BIN);
+    char listen[64], data[512], log[512];
+    registry_wait_t w = {r};
+
+    if (!*bin) {
+        fprintf(stderr, "[slt] no registry binary (SLT_REGISTRY_BIN)\n");
+        return -1;
+    }
+    if (dir != r->dir)
+        snprintf(r->dir, sizeof(r->dir), "%s", dir);
+    if (port == 0 && (port = slt_free_port()) < 0)
+        return -1;
+    r->port = port;
+    snprintf(listen, sizeof(listen), "registry.listen=127.0.0.1:%d", port);
+    snprintf(data, sizeof(data), "registry.data_dir=%s/registry-data", r->dir);
+    snprintf(log, sizeof(log), "%s/registry.log", r->dir);
+    char *const argv[] = {(char *)bin, "--set", listen, "--set", data, NULL};
+    if (slt_proc_start(&r->proc, "registry", log, argv) != 0)
+        return -1;
+    if (!slt_poll_until(cond_registry_up, &w, 15000) || !slt_proc_is_running(&r->proc)) {
+        fprintf(stderr, "[slt] registry not answering on port %d within 15 s\n", port);
+        slt_proc_dump_log(&r->proc, SLT_LOG_TAIL_BYTES);
+        slt_proc_stop(&r->proc, 2000);
+        return -1;
+    }
+    return 0;
+}
+
+int slt_registry_stop(slt_registry_t *r, int timeout_ms)
+{
+    return slt_proc_stop(&r->proc, timeout_ms);
+}
+
+int slt_registry_restart(slt_registry_t *r)
+{
+    char st[64];
+    int status = slt_registry_stop(r, 5000);
+    SLT_CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "registry on SIGTERM: %s", slt_wait_status_str(status, st, sizeof(st)));
+    return slt_registry_start(r, r->dir, r->port);
+}
+
+int slt_registry_register_defaults(const slt_registry_t *r)
+{
+    static const char *const types[] = {"page_view", "click", "add_to_cart", "purchase",
+                                        "api_request"};
+    const char *src = getenv("SLT_SOURCE_DIR");
+    int n = 0;
+
+    src = src && *src ? src : SLT_SOURCE_DIR;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        char path[600], url[200];
+        size_t len;
+        char *text, *body;
+        json_t *obj;
+        slt_http_resp_t resp;
+        const char *headers[] = {"Content-Type: application/vnd.schemaregistry.v1+json", NULL};
+        slt_http_req_t req = {.method = "POST", .url = url, .headers = headers};
+
+        snprintf(path, sizeof(path), "%s/schema/defaults/%s.avsc", src, types[i]);
+        if ((text = slt_file_read(path, &len)) == NULL) {
+            slt_fail_at(__FILE__, __LINE__, "slt_file_read", "cannot read %s", path);
+            return -1;
+        }
+        obj = json_pack("{s:s%}", "schema", text, len);
+        body = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        free(text);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/subjects/%s/versions", r->port,
+                 types[i]);
+        req.body = body;
+        req.body_len = strlen(body);
+        long status = slt_http(&req, &resp);
+        SLT_CHECK(status == 200 && strstr(resp.body, "\"id\":") != NULL,
+                  "register %s: HTTP %ld %.300s", types[i], status, resp.body);
+        n += status == 200;
+        slt_http_resp_dispose(&resp);
+        free(body);
+    }
+    return n == 5 ? n : -1;
+}

@@ -412,4 +412,30 @@ size_t slt_ledger_n_expected(const slt_ledger_t *l);
 size_t slt_ledger_verify(slt_ledger_t *l, const slt_kafka_recs_t *recs, int64_t t0_ms,
                          int64_t t1_ms, size_t *maybe_seen);
 
+/* ---------------------------------------------------------------------------------------------
+ * The schema registry (sluice-registry)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    char dir[400]; /* data in DIR/registry-data, log in DIR/registry.log */
+    int port;
+    slt_proc_t proc;
+} slt_registry_t;
+
+/* Starts sluice-registry (SLT_REGISTRY_BIN overrides the built one) on 127.0.0.1:port (0: a free
+ * port) and waits until GET /subjects answers 200 (15 s deadline). Returns 0, or -1 after
+ * dumping its log. */
+int slt_registry_start(slt_registry_t *r, const char *dir, int port);
+/* SIGTERM, timeout_ms, then SIGKILL. Returns the raw wait status, or -1 when not running. */
+int slt_registry_stop(slt_registry_t *r, int timeout_ms);
+/* Stops it (recording a failure unless it exits 0 on SIGTERM) and starts it again on the same
+ * port and data: what survives a restart. Returns 0 or -1. */
+int slt_registry_restart(slt_registry_t *r);
+/* "http://127.0.0.1:<port><path>" into buf; returns buf. */
+const char *slt_registry_url(const slt_registry_t *r, const char *path, char *buf, size_t len);
+/* Registers the five default schemas (schema/defaults/<type>.avsc) under subjects page_view,
+ * click, add_to_cart, purchase and api_request, as make run does. Returns the number registered
+ * (5), or -1 with a failure recorded. */
+int slt_registry_register_defaults(const slt_registry_t *r);
+
 #endif
