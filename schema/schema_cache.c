@@ -524,10 +524,8 @@ static int do_get(schema_cache_t *c, sc_fetcher_t *f, const char *path, sl_buf_t
         status = sc_http_get(f->http, c->s.registry_url, path, c->s.fetch_timeout_ms, body, errbuf,
                              errlen);
     sl_hist_observe(&f->rtt, (sl_now_ns() - t0) / 1000u);
-    if (status >= 0 && body->overflow) {
+    if (body->overflow)
         snprintf(errbuf, errlen, "registry response over %zu bytes", body->max);
-        status = -1;
-    }
     return status;
 }
 
@@ -562,8 +560,17 @@ static void fetch_schema(schema_cache_t *c, sc_fetcher_t *f, const char *path, u
     a->outcome = ANS_ERROR;
     sl_buf_init(&body, c->max_body);
     status = do_get(c, f, path, &body, a->err, sizeof(a->err));
-    if (status < 0)
+    if (status < 0 || (body.overflow && status != 200))
         goto Done;
+    if (body.overflow) {
+        /* a schema this big will not get smaller by asking again: treat it as unusable */
+        atomic_store(&c->warm, 1);
+        atomic_fetch_add(&c->compile_errors, 1);
+        SL_LOG_RATELIMITED(SL_LOG_WARN, 5000, "schema cannot be compiled; treated as not found",
+                           "error=\"%s\"", a->err);
+        a->outcome = ANS_NOT_FOUND;
+        goto Done;
+    }
     if (is_not_found(status, &body)) {
         atomic_store(&c->warm, 1);
         a->outcome = ANS_NOT_FOUND;
@@ -764,6 +771,7 @@ static void run_rec(schema_cache_t *c, sc_fetcher_t *f, sc_rec_t *r)
     char path[3 * SCHEMA_CACHE_MAX_SUBJECT_BYTES + 64], esc[3 * SCHEMA_CACHE_MAX_SUBJECT_BYTES + 1];
     char subject[SCHEMA_CACHE_MAX_SUBJECT_BYTES + 1], shown[80];
     size_t n = r->subject_len;
+    uint32_t id = r->id;
     int is_id = r->is_id, rc = 0;
     sc_answer_t a;
     void *compiled = NULL, *dup = NULL;
@@ -809,8 +817,8 @@ static void run_rec(schema_cache_t *c, sc_fetcher_t *f, sc_rec_t *r)
     if (a.outcome == ANS_ERROR) {
         atomic_fetch_add(&c->fetch_errors, 1);
         SL_LOG_RATELIMITED(SL_LOG_WARN, 5000, "schema registry fetch failed",
-                           "subject=\"%s\" error=\"%s\"", safe_subject(subject, n, shown, sizeof(shown)),
-                           a.err);
+                           "subject=\"%s\" id=%" PRIu32 " error=\"%s\"",
+                           safe_subject(subject, n, shown, sizeof(shown)), id, a.err);
     }
     if (dup != NULL)
         c->ops.destroy(c->ops.ctx, dup);
@@ -881,6 +889,14 @@ static int run_probe(schema_cache_t *c, sc_fetcher_t *f)
 
     sl_buf_init(&body, c->max_body);
     status = do_get(c, f, "/subjects", &body, err, sizeof(err));
+    if (status == 200 && body.overflow) {
+        /* answered, but too many subjects to list: ready, and lookups fetch on demand */
+        SL_WARN("schema registry subject list over the response bound; no prefetch",
+                "max_bytes=%zu", body.max);
+        atomic_store(&c->warm, 1);
+        rc = 0;
+        goto Done;
+    }
     if (status != 200) {
         if (status >= 0)
             snprintf(err, sizeof(err), "registry answered HTTP %d", status);

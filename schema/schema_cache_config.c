@@ -13,10 +13,10 @@ static const sl_cfg_field_t cache_fields[] = {
     F("schema.cache_dir", SL_CFG_STR, cache_dir, NULL, 1, 0,
       "directory for the registry cache snapshot (unset: not persisted; then a registry outage "
       "plus a restart stops ingest)"),
-    F("schema.latest_ttl_ms", SL_CFG_MS, latest_ttl_ms, "30s", 0, 24LL * 3600 * 1000,
+    F("schema.latest_ttl_ms", SL_CFG_MS, latest_ttl_ms, "30s", 100, 24LL * 3600 * 1000,
       "(subject, latest) is refreshed in the background after this; the old answer is served "
       "meanwhile"),
-    F("schema.negative_ttl_ms", SL_CFG_MS, negative_ttl_ms, "5s", 0, 3600000,
+    F("schema.negative_ttl_ms", SL_CFG_MS, negative_ttl_ms, "5s", 100, 3600000,
       "how long an unknown subject / version / id is answered schema_not_found without asking"),
     F("schema.retry_backoff_ms", SL_CFG_MS, retry_backoff_ms, "1s", 1, 600000,
       "after a failed registry request, how long the key is answered unavailable (503)"),

@@ -80,8 +80,10 @@ int sc_http_get(void *h, const char *base_url, const char *path, int64_t timeout
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "sluice-schema-cache");
     rc = curl_easy_perform(curl);
     if (body->overflow) {
+        /* the status line came before the body we cut: the caller decides what it means */
         snprintf(errbuf, errlen, "registry response over %zu bytes", body->max);
-        return -1;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        return status > 0 ? (int)status : -1;
     }
     if (rc != CURLE_OK) {
         snprintf(errbuf, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));

@@ -15,8 +15,9 @@ void sc_http_global_unref(void);
 /* Returns a handle (never NULL: aborts on OOM like the rest of our small allocations). */
 void *sc_http_new(void);
 void sc_http_free(void *h);
-/* GET base_url + path within timeout_ms; the body goes to `body` (bounded by body->max).
- * Returns the HTTP status, or -1 with errbuf set (unreachable, timeout, body over the bound). */
+/* GET base_url + path within timeout_ms; the body goes to `body` (bounded by body->max: past
+ * it body->overflow is set and the transfer cut). Returns the HTTP status (also when the body
+ * was cut), or -1 with errbuf set (unreachable, timeout). */
 int sc_http_get(void *h, const char *base_url, const char *path, int64_t timeout_ms,
                 sl_buf_t *body, char *errbuf, size_t errlen);
 /* Percent-encodes `s` (everything but RFC 3986 unreserved bytes) into out; returns the length,
