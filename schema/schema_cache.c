@@ -66,9 +66,9 @@ typedef struct sc_rec {
     int state;
     uint64_t until_ms;
     sc_waiter_t *waiters;
-    struct sc_rec *hnext;              /* hash chain */
-    struct sc_rec *older, *newer;      /* age list, for eviction */
-    struct sc_rec *next_queued;        /* fetch queue */
+    struct sc_rec *hnext;         /* hash chain */
+    struct sc_rec *older, *newer; /* age list, for eviction */
+    struct sc_rec *next_queued;   /* fetch queue */
     uint32_t subject_len;
     char subject[];
 } sc_rec_t;
@@ -266,8 +266,7 @@ static sc_rec_t *rec_find(schema_cache_t *c, uint64_t h, int is_id, uint32_t id,
         if (r->hash != h || r->is_id != is_id)
             continue;
         if (is_id ? r->id == id
-                  : (r->version == version && r->subject_len == n &&
-                     memcmp(r->subject, s, n) == 0))
+                  : (r->version == version && r->subject_len == n && memcmp(r->subject, s, n) == 0))
             return r;
     }
     return NULL;
@@ -468,8 +467,7 @@ schema_cache_status_t schema_cache_lookup_id(schema_cache_t *c, uint32_t id,
     if (sc == NULL) {
         pthread_mutex_lock(&c->mu);
         sc = schema_find(c, id);
-        st = sc != NULL ? SCHEMA_CACHE_HIT
-                        : miss_locked(c, id_hash(id), 1, id, "", 0, 0, cb, arg);
+        st = sc != NULL ? SCHEMA_CACHE_HIT : miss_locked(c, id_hash(id), 1, id, "", 0, 0, cb, arg);
         pthread_mutex_unlock(&c->mu);
         if (st != SCHEMA_CACHE_HIT)
             return finish(c, st);
@@ -641,8 +639,8 @@ static void *compile_answer(schema_cache_t *c, sc_answer_t *a)
                  a->text_len);
         compiled = NULL;
     } else {
-        compiled = c->ops.compile(c->ops.ctx, a->text, a->text_len, a->type, a->id, err,
-                                  sizeof(err));
+        compiled =
+            c->ops.compile(c->ops.ctx, a->text, a->text_len, a->type, a->id, err, sizeof(err));
     }
     if (compiled == NULL) {
         atomic_fetch_add(&c->compile_errors, 1);
@@ -810,7 +808,7 @@ static void run_rec(schema_cache_t *c, sc_fetcher_t *f, sc_rec_t *r)
     } else {
         r->state = a.outcome == ANS_NOT_FOUND ? REC_NEGATIVE : REC_FAILED;
         r->until_ms = now_ms(c) + (uint64_t)(a.outcome == ANS_NOT_FOUND ? c->s.negative_ttl_ms
-                                                                         : c->s.retry_backoff_ms);
+                                                                        : c->s.retry_backoff_ms);
     }
     pthread_mutex_unlock(&c->mu);
 
@@ -865,8 +863,10 @@ static void run_refresh(schema_cache_t *c, sc_fetcher_t *f, sc_entry_t *e)
 
     if (a.outcome == ANS_ERROR) {
         atomic_fetch_add(&c->fetch_errors, 1);
-        SL_LOG_RATELIMITED(SL_LOG_WARN, 5000, "schema registry refresh failed; serving the cached "
-                           "version", "subject=\"%s\" error=\"%s\"",
+        SL_LOG_RATELIMITED(SL_LOG_WARN, 5000,
+                           "schema registry refresh failed; serving the cached "
+                           "version",
+                           "subject=\"%s\" error=\"%s\"",
                            safe_subject(e->subject, e->subject_len, shown, sizeof(shown)), a.err);
     }
     if (dup != NULL)
@@ -992,7 +992,9 @@ static int on_disk_rec(void *arg, const sc_disk_rec_t *r)
     uint64_t h;
 
     if (r->kind == SC_DISK_SCHEMA) {
-        sc_answer_t a = {.id = r->id, .type = type_name(r->type), .text = (char *)r->payload,
+        sc_answer_t a = {.id = r->id,
+                         .type = type_name(r->type),
+                         .text = (char *)r->payload,
                          .text_len = r->len};
         void *compiled, *dup;
         sc_changes_t ch;
@@ -1020,8 +1022,8 @@ static int on_disk_rec(void *arg, const sc_disk_rec_t *r)
         entry_publish(c, pinned);
         return 1;
     }
-    pinned = entry_find(c, key_hash(r->payload, r->len, r->version), r->payload, r->len,
-                        r->version);
+    pinned =
+        entry_find(c, key_hash(r->payload, r->len, r->version), r->payload, r->len, r->version);
     if (pinned == NULL)
         return 0;
     h = key_hash(r->payload, r->len, 0);
@@ -1048,8 +1050,8 @@ const char *schema_cache_status_name(schema_cache_status_t st)
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
 
-schema_cache_t *schema_cache_create(const schema_cache_settings_t *s,
-                                    const schema_cache_ops_t *ops, char *errbuf, size_t errlen)
+schema_cache_t *schema_cache_create(const schema_cache_settings_t *s, const schema_cache_ops_t *ops,
+                                    char *errbuf, size_t errlen)
 {
     schema_cache_t *c = NULL;
     pthread_condattr_t ca;
@@ -1226,8 +1228,7 @@ void schema_cache_render_metrics(const schema_cache_t *c, sl_buf_t *b)
     sl_prom_header(b, "sluice_schema_cache_misses_total", "counter",
                    "schema lookups not answered with a schema, by result");
     sl_prom_value(b, "sluice_schema_cache_misses_total", "result=\"pending\"", st.misses_pending);
-    sl_prom_value(b, "sluice_schema_cache_misses_total", "result=\"negative\"",
-                  st.misses_negative);
+    sl_prom_value(b, "sluice_schema_cache_misses_total", "result=\"negative\"", st.misses_negative);
     sl_prom_value(b, "sluice_schema_cache_misses_total", "result=\"unavailable\"",
                   st.misses_unavailable);
     sl_prom_header(b, "sluice_schema_registry_fetches_total", "counter",

@@ -25,8 +25,8 @@ typedef struct {
     /* Builds the compiled form of `schema_text` (not NUL-terminated; `len` bytes) whose
      * schemaType is `type` ("AVRO", "PROTOBUF", "JSON") and registry id `id`. Returns NULL with
      * a message in errbuf when the text is not a schema the gateway can use. */
-    void *(*compile)(void *ctx, const char *schema_text, size_t len, const char *type,
-                     uint32_t id, char *errbuf, size_t errlen);
+    void *(*compile)(void *ctx, const char *schema_text, size_t len, const char *type, uint32_t id,
+                     char *errbuf, size_t errlen);
     /* Frees what compile returned (only at schema_cache_destroy, or when two threads compiled
      * the same id at once). */
     void (*destroy)(void *ctx, void *compiled);
@@ -73,20 +73,20 @@ void schema_cache_settings_defaults(schema_cache_settings_t *s);
  * them ask the registry for its subjects in the background (warming the cache). Never blocks
  * on the registry. `ops` is copied. Returns NULL with errbuf set on bad settings or an
  * unusable cache_dir. */
-schema_cache_t *schema_cache_create(const schema_cache_settings_t *s,
-                                    const schema_cache_ops_t *ops, char *errbuf, size_t errlen);
+schema_cache_t *schema_cache_create(const schema_cache_settings_t *s, const schema_cache_ops_t *ops,
+                                    char *errbuf, size_t errlen);
 /* Stops and joins the fetch threads, then calls the callback of every lookup still PENDING
  * (on the calling thread; those callbacks must not call into the cache any more), then frees
  * every compiled schema. Accepts NULL. No lookup may run concurrently or afterwards. */
 void schema_cache_destroy(schema_cache_t *c);
 
 typedef enum {
-    SCHEMA_CACHE_HIT = 0,      /* *hit filled */
-    SCHEMA_CACHE_NEGATIVE,     /* the registry says no such subject / version / id (or the
-                                * schema cannot be compiled): answer schema_not_found */
-    SCHEMA_CACHE_UNAVAILABLE,  /* registry unreachable and nothing cached, or a bound is
-                                * reached: answer 503 / retry */
-    SCHEMA_CACHE_PENDING,      /* a fetch is under way; cb(arg) will be called once */
+    SCHEMA_CACHE_HIT = 0,     /* *hit filled */
+    SCHEMA_CACHE_NEGATIVE,    /* the registry says no such subject / version / id (or the
+                               * schema cannot be compiled): answer schema_not_found */
+    SCHEMA_CACHE_UNAVAILABLE, /* registry unreachable and nothing cached, or a bound is
+                               * reached: answer 503 / retry */
+    SCHEMA_CACHE_PENDING,     /* a fetch is under way; cb(arg) will be called once */
 } schema_cache_status_t;
 
 /* "hit", "negative", "unavailable", "pending". */
@@ -113,8 +113,7 @@ typedef void (*schema_cache_cb_t)(void *arg);
  * the fetch still runs. A stale latest entry is a HIT while its refresh runs. */
 schema_cache_status_t schema_cache_lookup(schema_cache_t *c, const char *subject,
                                           size_t subject_len, int32_t version,
-                                          schema_cache_hit_t *hit, schema_cache_cb_t cb,
-                                          void *arg);
+                                          schema_cache_hit_t *hit, schema_cache_cb_t cb, void *arg);
 /* The same for a schema id (binary batches carry the id in their Confluent framing). */
 schema_cache_status_t schema_cache_lookup_id(schema_cache_t *c, uint32_t id,
                                              schema_cache_hit_t *hit, schema_cache_cb_t cb,
@@ -125,10 +124,10 @@ int schema_cache_is_warm(const schema_cache_t *c);
 
 /* Counters, summed over shards at call time (any thread). */
 typedef struct {
-    uint64_t hits, stale_hits;                   /* stale_hits are also counted in hits */
+    uint64_t hits, stale_hits; /* stale_hits are also counted in hits */
     uint64_t misses_pending, misses_negative, misses_unavailable;
     uint64_t fetches, fetch_errors, compile_errors, refreshes, persist_errors, full;
-    uint64_t subjects, schemas, negative;        /* entries cached now */
+    uint64_t subjects, schemas, negative; /* entries cached now */
 } schema_cache_stats_t;
 
 void schema_cache_stats(const schema_cache_t *c, schema_cache_stats_t *out);

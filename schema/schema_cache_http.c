@@ -51,8 +51,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return b->overflow ? 0 : n;
 }
 
-int sc_http_get(void *h, const char *base_url, const char *path, int64_t timeout_ms,
-                sl_buf_t *body, char *errbuf, size_t errlen)
+int sc_http_get(void *h, const char *base_url, const char *path, int64_t timeout_ms, sl_buf_t *body,
+                char *errbuf, size_t errlen)
 {
     CURL *curl = h;
     char url[2048], cerr[CURL_ERROR_SIZE] = "";

@@ -18,8 +18,8 @@ void sc_http_free(void *h);
 /* GET base_url + path within timeout_ms; the body goes to `body` (bounded by body->max: past
  * it body->overflow is set and the transfer cut). Returns the HTTP status (also when the body
  * was cut), or -1 with errbuf set (unreachable, timeout). */
-int sc_http_get(void *h, const char *base_url, const char *path, int64_t timeout_ms,
-                sl_buf_t *body, char *errbuf, size_t errlen);
+int sc_http_get(void *h, const char *base_url, const char *path, int64_t timeout_ms, sl_buf_t *body,
+                char *errbuf, size_t errlen);
 /* Percent-encodes `s` (everything but RFC 3986 unreserved bytes) into out; returns the length,
  * or -1 when it does not fit in outlen (including the NUL). */
 int sc_url_escape(const char *s, size_t n, char *out, size_t outlen);

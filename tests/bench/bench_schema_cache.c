@@ -78,9 +78,9 @@ static void *run(void *arg)
     t0 = now_s();
     for (long i = 0, k = 0; i < j->ops; i++, k = k + 1 == N_SUBJECTS ? 0 : k + 1) {
         schema_cache_status_t st =
-            j->mode == 2 ? schema_cache_lookup_id(j->c, (uint32_t)k + 1, &hit, NULL, NULL)
-                         : schema_cache_lookup(j->c, subjects[k], lens[k], j->mode, &hit, NULL,
-                                               NULL);
+            j->mode == 2
+                ? schema_cache_lookup_id(j->c, (uint32_t)k + 1, &hit, NULL, NULL)
+                : schema_cache_lookup(j->c, subjects[k], lens[k], j->mode, &hit, NULL, NULL);
         if (st != SCHEMA_CACHE_HIT)
             j->misses++;
         acc += hit.id;

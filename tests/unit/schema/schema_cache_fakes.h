@@ -28,10 +28,10 @@ typedef struct {
     pthread_cond_t cond;
     fake_version_t v[FAKE_MAX_VERSIONS];
     int n;
-    int down;       /* every request fails as unreachable */
-    int block;      /* requests (other than /subjects) wait until cleared */
-    int blocked;    /* requests waiting right now */
-    int list;       /* /subjects lists the subjects (else []) */
+    int down;                  /* every request fails as unreachable */
+    int block;                 /* requests (other than /subjects) wait until cleared */
+    int blocked;               /* requests waiting right now */
+    int list;                  /* /subjects lists the subjects (else []) */
     atomic_int schema_fetches; /* requests other than /subjects */
     atomic_int list_fetches;
     char last_path[1024]; /* of the last request other than /subjects */
@@ -275,9 +275,13 @@ static inline void harness_init(harness_t *h)
     h->s.latest_ttl_ms = 30000;
     h->s.negative_ttl_ms = 5000;
     h->s.retry_backoff_ms = 1000;
-    h->ops = (schema_cache_ops_t){.compile = fake_compile, .destroy = fake_destroy, .ctx = &h->fc,
-                                  .fetch = fake_fetch, .fetch_ctx = &h->reg,
-                                  .now_ms = fake_now, .clock_ctx = &h->clk};
+    h->ops = (schema_cache_ops_t){.compile = fake_compile,
+                                  .destroy = fake_destroy,
+                                  .ctx = &h->fc,
+                                  .fetch = fake_fetch,
+                                  .fetch_ctx = &h->reg,
+                                  .now_ms = fake_now,
+                                  .clock_ctx = &h->clk};
 }
 
 static inline schema_cache_t *harness_start(harness_t *h)

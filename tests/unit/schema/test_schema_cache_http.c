@@ -40,7 +40,8 @@ static void send_response(int fd, int status, const char *body)
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                      status, strlen(body));
     /* MSG_NOSIGNAL: the client may hang up mid-body (the over-bound answer) */
-    if (send(fd, head, (size_t)n, MSG_NOSIGNAL) < 0 || send(fd, body, strlen(body), MSG_NOSIGNAL) < 0)
+    if (send(fd, head, (size_t)n, MSG_NOSIGNAL) < 0 ||
+        send(fd, body, strlen(body), MSG_NOSIGNAL) < 0)
         return;
 }
 
@@ -85,8 +86,9 @@ static void serve_one(server_t *s, int fd)
                       "{\"subject\":\"a b\",\"version\":1,\"id\":22,\"schemaType\":\"PROTOBUF\","
                       "\"schema\":\"syntax = \\\"proto3\\\"; message E {}\"}");
     } else if (strcmp(path, "/schemas/ids/21") == 0) {
-        send_response(fd, 200, "{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"pv\\\","
-                               "\\\"fields\\\":[]}\"}");
+        send_response(fd, 200,
+                      "{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"pv\\\","
+                      "\\\"fields\\\":[]}\"}");
     } else if (strcmp(path, "/subjects/page_view/versions/5") == 0) {
         send_response(fd, 404, "{\"error_code\":40402,\"message\":\"Version 5 not found.\"}");
     } else if (strcmp(path, "/subjects/big/versions/latest") == 0) {
