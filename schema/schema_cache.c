@@ -67,7 +67,7 @@ typedef struct sc_rec {
     uint64_t until_ms;
     sc_waiter_t *waiters;
     struct sc_rec *hnext;         /* hash chain */
-    struct sc_rec *older, *newer; /* age list, for eviction */
+    struct sc_rec *older, *newer; /* settled list (NEGATIVE/FAILED only), for eviction */
     struct sc_rec *next_queued;   /* fetch queue */
     uint32_t subject_len;
     char subject[];
@@ -102,7 +102,7 @@ struct schema_cache {
     pthread_cond_t cond;
     sc_rec_t **buckets;
     size_t bucket_mask, n_recs, n_waiters;
-    sc_rec_t *oldest, *newest;
+    sc_rec_t *oldest, *newest; /* settled list, in the order they settled */
     sc_rec_t *q_head, *q_tail;
     sc_entry_t *r_head, *r_tail;
     int stopping;
@@ -272,12 +272,13 @@ static sc_rec_t *rec_find(schema_cache_t *c, uint64_t h, int is_id, uint32_t id,
     return NULL;
 }
 
-static void rec_unlink(schema_cache_t *c, sc_rec_t *r)
+static int rec_is_settled(const sc_rec_t *r)
 {
-    sc_rec_t **pp = &c->buckets[r->hash & c->bucket_mask];
-    while (*pp != r)
-        pp = &(*pp)->hnext;
-    *pp = r->hnext;
+    return r->state == REC_NEGATIVE || r->state == REC_FAILED;
+}
+
+static void settled_remove(schema_cache_t *c, sc_rec_t *r)
+{
     if (r->older != NULL)
         r->older->newer = r->newer;
     else
@@ -286,24 +287,50 @@ static void rec_unlink(schema_cache_t *c, sc_rec_t *r)
         r->newer->older = r->older;
     else
         c->newest = r->older;
+    r->older = r->newer = NULL;
+}
+
+/* Marks r known-missing or failed until `until_ms`, youngest in the eviction order. */
+static void rec_settle(schema_cache_t *c, sc_rec_t *r, int state, uint64_t until_ms)
+{
+    if (rec_is_settled(r))
+        settled_remove(c, r);
+    r->state = state;
+    r->until_ms = until_ms;
+    r->older = c->newest;
+    r->newer = NULL;
+    if (c->newest != NULL)
+        c->newest->newer = r;
+    else
+        c->oldest = r;
+    c->newest = r;
+}
+
+static void rec_unlink(schema_cache_t *c, sc_rec_t *r)
+{
+    sc_rec_t **pp = &c->buckets[r->hash & c->bucket_mask];
+    while (*pp != r)
+        pp = &(*pp)->hnext;
+    *pp = r->hnext;
+    if (rec_is_settled(r))
+        settled_remove(c, r);
     c->n_recs--;
     atomic_store(&c->n_recs_gauge, c->n_recs);
 }
 
-/* Makes room for one more record by dropping the oldest one nobody waits on. 0, or -1 when every
- * record is a fetch in progress. */
+/* Makes room for one more record by forgetting the one that settled first (nobody waits on a
+ * settled record). O(1): a flood of unknown types must not make each miss scan the map. 0, or
+ * -1 when every record is a fetch queued or in progress. */
 static int rec_make_room(schema_cache_t *c)
 {
+    sc_rec_t *r = c->oldest;
     if (c->n_recs < (size_t)c->s.max_negative)
         return 0;
-    for (sc_rec_t *r = c->oldest; r != NULL; r = r->newer) {
-        if (r->state == REC_NEGATIVE || r->state == REC_FAILED) {
-            rec_unlink(c, r);
-            free(r);
-            return 0;
-        }
-    }
-    return -1;
+    if (r == NULL)
+        return -1;
+    rec_unlink(c, r);
+    free(r);
+    return 0;
 }
 
 static sc_rec_t *rec_new(schema_cache_t *c, uint64_t h, int is_id, uint32_t id, const char *s,
@@ -318,14 +345,9 @@ static sc_rec_t *rec_new(schema_cache_t *c, uint64_t h, int is_id, uint32_t id, 
     r->version = version;
     r->subject_len = (uint32_t)n;
     memcpy(r->subject, s, n);
+    r->state = REC_QUEUED; /* the caller queues it */
     r->hnext = c->buckets[h & c->bucket_mask];
     c->buckets[h & c->bucket_mask] = r;
-    r->older = c->newest;
-    if (c->newest != NULL)
-        c->newest->newer = r;
-    else
-        c->oldest = r;
-    c->newest = r;
     c->n_recs++;
     atomic_store(&c->n_recs_gauge, c->n_recs);
     return r;
@@ -333,6 +355,8 @@ static sc_rec_t *rec_new(schema_cache_t *c, uint64_t h, int is_id, uint32_t id, 
 
 static void rec_enqueue(schema_cache_t *c, sc_rec_t *r)
 {
+    if (rec_is_settled(r))
+        settled_remove(c, r);
     r->state = REC_QUEUED;
     r->next_queued = NULL;
     if (c->q_tail != NULL)
@@ -805,10 +829,10 @@ static void run_rec(schema_cache_t *c, sc_fetcher_t *f, sc_rec_t *r)
     if (a.outcome == ANS_OK && rc == 0) {
         rec_unlink(c, r); /* the table answers from now on */
         free(r);
+    } else if (a.outcome == ANS_NOT_FOUND) {
+        rec_settle(c, r, REC_NEGATIVE, now_ms(c) + (uint64_t)c->s.negative_ttl_ms);
     } else {
-        r->state = a.outcome == ANS_NOT_FOUND ? REC_NEGATIVE : REC_FAILED;
-        r->until_ms = now_ms(c) + (uint64_t)(a.outcome == ANS_NOT_FOUND ? c->s.negative_ttl_ms
-                                                                        : c->s.retry_backoff_ms);
+        rec_settle(c, r, REC_FAILED, now_ms(c) + (uint64_t)c->s.retry_backoff_ms);
     }
     pthread_mutex_unlock(&c->mu);
 
@@ -941,7 +965,17 @@ static void *fetch_main(void *arg)
 
     pthread_mutex_lock(&c->mu);
     while (!c->stopping) {
-        if (c->q_head != NULL) {
+        /* refreshes first: few (one per latest entry per TTL), and they keep the traffic
+         * that already flows on current schemas; a flood of unknown types waits */
+        if (c->r_head != NULL) {
+            sc_entry_t *e = c->r_head;
+            c->r_head = e->next_refresh;
+            if (c->r_head == NULL)
+                c->r_tail = NULL;
+            pthread_mutex_unlock(&c->mu);
+            run_refresh(c, f, e);
+            pthread_mutex_lock(&c->mu);
+        } else if (c->q_head != NULL) {
             sc_rec_t *r = c->q_head;
             c->q_head = r->next_queued;
             if (c->q_head == NULL)
@@ -949,14 +983,6 @@ static void *fetch_main(void *arg)
             r->state = REC_RUNNING;
             pthread_mutex_unlock(&c->mu);
             run_rec(c, f, r);
-            pthread_mutex_lock(&c->mu);
-        } else if (c->r_head != NULL) {
-            sc_entry_t *e = c->r_head;
-            c->r_head = e->next_refresh;
-            if (c->r_head == NULL)
-                c->r_tail = NULL;
-            pthread_mutex_unlock(&c->mu);
-            run_refresh(c, f, e);
             pthread_mutex_lock(&c->mu);
         } else if (c->probe_pending && !c->probe_running && real_now_ms() >= c->probe_at_ms) {
             int ok;
@@ -1154,10 +1180,12 @@ void schema_cache_destroy(schema_cache_t *c)
         sc_http_free(c->fetchers[i].http);
     }
     /* nobody will fetch for them any more: let every waiter go (they look up no more) */
-    for (r = c->oldest; r != NULL; r = next) {
-        next = r->newer;
-        call_waiters(r->waiters);
-        free(r);
+    for (size_t b = 0; c->buckets != NULL && b <= c->bucket_mask; b++) {
+        for (r = c->buckets[b]; r != NULL; r = next) {
+            next = r->hnext;
+            call_waiters(r->waiters);
+            free(r);
+        }
     }
     for (size_t i = 0; c->slots != NULL && i <= c->mask; i++)
         free(atomic_load(&c->slots[i]));

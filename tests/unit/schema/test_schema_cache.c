@@ -439,6 +439,19 @@ static void test_bound_negative_entries_and_waiters(void **state)
     assert_int_equal(schema_cache_lookup(h.c, "w", 1, 0, &hit, NULL, NULL), SCHEMA_CACHE_PENDING);
     fake_reg_set(&h.reg, &h.reg.block, 0);
     assert_true(wait_atomic_at_least(&d.calls, 2, WAIT_MS));
+    /* every record a fetch in flight: settled ones are forgotten for new keys, then a new
+     * key is told to come back later instead of growing the map */
+    fake_reg_set(&h.reg, &h.reg.block, 1);
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof(name), "busy_%d", i);
+        assert_int_equal(schema_cache_lookup(h.c, name, strlen(name), 0, &hit, NULL, NULL),
+                         SCHEMA_CACHE_PENDING);
+    }
+    assert_int_equal(schema_cache_lookup(h.c, "busy_8", 6, 0, &hit, NULL, NULL),
+                     SCHEMA_CACHE_UNAVAILABLE);
+    schema_cache_stats(h.c, &st);
+    assert_int_equal(st.negative, 8);
+    fake_reg_set(&h.reg, &h.reg.block, 0);
     harness_dispose(&h);
     assert_int_equal(atomic_load(&d.calls), 2);
 }
