@@ -228,6 +228,70 @@ static void test_ttl_stale_served_while_refreshing(void **state)
     assert_int_equal(atomic_load(&h.fc.destroyed), 2);
 }
 
+typedef struct {
+    harness_t *h;
+    atomic_int stop;
+    atomic_int bad;
+    long lookups;
+} reader_t;
+
+static void *reader_main(void *arg)
+{
+    reader_t *r = arg;
+    schema_cache_hit_t hit;
+    while (!atomic_load(&r->stop)) {
+        if (schema_cache_lookup(r->h->c, "page_view", 9, 0, &hit, NULL, NULL) != SCHEMA_CACHE_HIT ||
+            ((fake_compiled_t *)hit.compiled)->id != hit.id ||
+            hit.id != 100 + (uint32_t)hit.version)
+            atomic_fetch_add(&r->bad, 1);
+        r->lookups++;
+    }
+    return NULL;
+}
+
+/* Readers on other threads while the latest version moves under them: every answer is a
+ * consistent (version, id, compiled) triple, never a torn one, never a miss. */
+static void test_readers_during_refreshes(void **state)
+{
+    harness_t h;
+    reader_t r[2] = {{0}, {0}};
+    pthread_t t[2];
+    schema_cache_hit_t hit;
+    schema_cache_stats_t st;
+
+    harness_init(&h);
+    fake_reg_add(&h.reg, "page_view", 1, 101, PV_V1);
+    assert_non_null(harness_start(&h));
+    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    for (int i = 0; i < 2; i++) {
+        r[i].h = &h;
+        pthread_create(&t[i], NULL, reader_main, &r[i]);
+    }
+    for (int v = 2; v <= 20; v++) {
+        uint64_t end = mono_ms() + WAIT_MS;
+        fake_reg_add(&h.reg, "page_view", v, 100 + (uint32_t)v, v % 2 ? PV_V1 : PV_V2);
+        advance(&h, 30000);
+        do {
+            schema_cache_lookup(h.c, "page_view", 9, 0, &hit, NULL, NULL);
+            if (hit.version == v)
+                break;
+            nap_1ms();
+        } while (mono_ms() < end);
+        assert_int_equal(hit.version, v);
+    }
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&r[i].stop, 1);
+        pthread_join(t[i], NULL);
+        assert_int_equal(atomic_load(&r[i].bad), 0);
+        assert_true(r[i].lookups > 0);
+    }
+    schema_cache_stats(h.c, &st);
+    assert_int_equal(st.schemas, 20);
+    assert_int_equal(st.subjects, 21);
+    harness_dispose(&h);
+    assert_int_equal(atomic_load(&h.fc.destroyed), 20);
+}
+
 static void test_registry_down_nothing_cached(void **state)
 {
     harness_t h;
@@ -605,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_misses_collapse),
         cmocka_unit_test(test_negative_cache_expiry),
         cmocka_unit_test(test_ttl_stale_served_while_refreshing),
+        cmocka_unit_test(test_readers_during_refreshes),
         cmocka_unit_test(test_registry_down_nothing_cached),
         cmocka_unit_test(test_registry_down_cached_still_served),
         cmocka_unit_test(test_subject_deleted_answers_negative),
