@@ -102,15 +102,20 @@ typedef struct {
                        * the registry (it is being refreshed) */
 } schema_cache_hit_t;
 
-/* Completion callback of a PENDING lookup: called exactly once, from a fetch thread, without
- * any cache lock held, when the fetch finished (whatever its outcome): look up again then.
- * It must be quick (forward to your loop thread, e.g. with h2o_multithread_send_message). */
+/* Completion callback of a PENDING lookup: called exactly once, without any cache lock held,
+ * from a fetch thread when the fetch finished (whatever its outcome: look up again then), or
+ * from schema_cache_destroy if the cache goes away first. It must be quick (forward to your
+ * loop thread, e.g. with h2o_multithread_send_message) and must not assume the request that
+ * looked up is still alive (keep it refcounted / detachable). */
 typedef void (*schema_cache_cb_t)(void *arg);
 
 /* Resolves `subject` (event_type; any bytes, `subject_len` long) at `version` (0 = latest,
- * N >= 1 = pinned). Non-blocking, callable from any number of threads at once. On HIT fills
- * *hit. On PENDING, when cb is not NULL it is registered (see schema_cache_cb_t); with cb NULL
- * the fetch still runs. A stale latest entry is a HIT while its refresh runs. */
+ * N >= 1 = pinned). Non-blocking (a miss takes a mutex held only for table work, never for
+ * I/O), callable from any number of threads at once. On HIT fills *hit. On PENDING, when cb is
+ * not NULL it is registered (see schema_cache_cb_t); with cb NULL the fetch still runs. When
+ * schema.max_waiters callbacks are already registered the answer is UNAVAILABLE instead of
+ * PENDING. A stale latest entry is a HIT while its refresh runs. An empty or over-long subject
+ * or a negative version is NEGATIVE without a request. */
 schema_cache_status_t schema_cache_lookup(schema_cache_t *c, const char *subject,
                                           size_t subject_len, int32_t version,
                                           schema_cache_hit_t *hit, schema_cache_cb_t cb, void *arg);
