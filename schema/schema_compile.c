@@ -37,7 +37,7 @@ typedef struct {
     size_t len, cap;
 } bbuf_t;
 
-static int cc_fail(cc_t *cc, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int cc_fail(cc_t *cc, const char *fmt, ...)
 {
     va_list ap;
     if (cc->errbuf && cc->errlen) {
@@ -437,6 +437,8 @@ static long compile_record(cc_t *cc, avro_schema_t a, json_t *attrs, long idx)
         } else {
             continue;
         }
+        if (!b.p && !(b.p = malloc(1))) /* a null default is zero bytes; memcpy wants a pointer */
+            return cc_fail(cc, "out of memory");
         f = &s->fields[first + i];
         f->has_absent = 1;
         f->absent = b.p;

@@ -60,7 +60,8 @@ typedef struct {
     size_t msglen;
 } oracle_t;
 
-static int oracle_fail(oracle_t *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int oracle_fail(oracle_t *o, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
