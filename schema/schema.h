@@ -73,7 +73,6 @@ typedef struct {
  * (beyond the bytes written) is used as scratch when an object's members arrive out of schema
  * order, so a cap of about twice the encoded size avoids a heap fallback. Any thread. */
 ssize_t schema_encode_json(const schema_t *s, const char *json, size_t len,
-                           const schema_skip_t *skip, uint8_t *out, size_t cap,
-                           schema_error_t *e);
+                           const schema_skip_t *skip, uint8_t *out, size_t cap, schema_error_t *e);
 
 #endif

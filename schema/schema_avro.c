@@ -235,8 +235,8 @@ static int enc_integer(enc_t *c, const snode_t *n, sl_json_tok_t t, unsigned lvl
         return bad_type(c, n, t, lvl);
     rc = sl_json_to_i64(c->j.str, c->j.str_len, &v);
     if (rc == -1)
-        return fail(c, SL_ERR_BAD_TYPE, lvl, "expected %s, got a number with a fraction or exponent",
-                    n->desc);
+        return fail(c, SL_ERR_BAD_TYPE, lvl,
+                    "expected %s, got a number with a fraction or exponent", n->desc);
     if (rc != 0 || (n->type == SN_INT && (v < INT32_MIN || v > INT32_MAX)))
         return fail(c, SL_ERR_OUT_OF_RANGE, lvl, "outside the range of %s", n->desc);
     if (n->logical == LT_TIME_MILLIS && (v < 0 || v >= 86400000))
@@ -440,8 +440,9 @@ static int decimal_parse(const char *s, size_t len, unsigned precision, unsigned
     /* digit sequence = integer digits then fraction digits; find the first and last non-zero */
     ndig = (long)(int_end - int_start + frac_end - frac_start);
     for (long d = 0; d < ndig; d++) {
-        size_t at = (size_t)d < int_end - int_start ? int_start + (size_t)d
-                                                    : frac_start + ((size_t)d - (int_end - int_start));
+        size_t at = (size_t)d < int_end - int_start
+                        ? int_start + (size_t)d
+                        : frac_start + ((size_t)d - (int_end - int_start));
         if (s[at] != '0') {
             if (first < 0)
                 first = d;
@@ -459,8 +460,9 @@ static int decimal_parse(const char *s, size_t len, unsigned precision, unsigned
     if (last - first + 1 + q > (long)precision)
         return -3;
     for (long d = first; d <= last; d++) {
-        size_t at = (size_t)d < int_end - int_start ? int_start + (size_t)d
-                                                    : frac_start + ((size_t)d - (int_end - int_start));
+        size_t at = (size_t)d < int_end - int_start
+                        ? int_start + (size_t)d
+                        : frac_start + ((size_t)d - (int_end - int_start));
         v = v * 10 + (unsigned)(s[at] - '0');
     }
     for (; k < q; k++)
@@ -499,8 +501,8 @@ static int enc_decimal(enc_t *c, const snode_t *n, sl_json_tok_t t, unsigned lvl
     if (rc == -3)
         return fail(c, SL_ERR_OUT_OF_RANGE, lvl, "more than %u digits", n->precision);
     if (n->type == SN_BYTES) {
-        while (k < 15 && ((be[k] == 0x00 && !(be[k + 1] & 0x80)) ||
-                          (be[k] == 0xFF && (be[k + 1] & 0x80))))
+        while (k < 15 &&
+               ((be[k] == 0x00 && !(be[k + 1] & 0x80)) || (be[k] == 0xFF && (be[k + 1] & 0x80))))
             k++;
         if (ensure(c, 1 + 16 - k, lvl))
             return -1;
@@ -1049,8 +1051,7 @@ static int enc_value(enc_t *c, const snode_t *n, sl_json_tok_t t, unsigned lvl)
 }
 
 ssize_t schema_encode_json(const schema_t *s, const char *json, size_t len,
-                           const schema_skip_t *skip, uint8_t *out, size_t cap,
-                           schema_error_t *e)
+                           const schema_skip_t *skip, uint8_t *out, size_t cap, schema_error_t *e)
 {
     enc_t c;
     sl_json_tok_t t;

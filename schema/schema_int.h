@@ -51,12 +51,12 @@ typedef struct {
 #define SCHEMA_MAX_FIELDS 65535 /* per record / enum: slots are 16-bit */
 
 typedef struct {
-    uint8_t type;    /* snode_type_t */
-    uint8_t logical; /* slogical_t */
+    uint8_t type;             /* snode_type_t */
+    uint8_t logical;          /* slogical_t */
     uint8_t precision, scale; /* LT_DECIMAL */
-    uint32_t child;  /* SN_ARRAY items / SN_MAP values: node index */
-    uint32_t count;  /* fields (record), branches (union), symbols (enum), size (fixed) */
-    uint32_t first;  /* first field (record) or branch (union) in schema_t's arrays */
+    uint32_t child;           /* SN_ARRAY items / SN_MAP values: node index */
+    uint32_t count;           /* fields (record), branches (union), symbols (enum), size (fixed) */
+    uint32_t first;           /* first field (record) or branch (union) in schema_t's arrays */
     /* SN_UNION: the branch taken for each JSON kind, -1 if none; br_number -2 means several
      * numeric branches: the value decides (first that fits) */
     int16_t br_null, br_bool, br_string, br_object, br_array, br_number;
