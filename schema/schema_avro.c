@@ -660,7 +660,8 @@ static void keyset_dispose(keyset_t *ks)
 {
     if (ks->keys != ks->local)
         free(ks->keys);
-    free(ks->tab);
+    if (ks->tab)
+        free(ks->tab);
 }
 
 /* Returns 0 if added, 1 if the key was already there, -1 out of memory. */
@@ -832,7 +833,8 @@ static int enc_record(enc_t *c, const snode_t *n, unsigned lvl)
         }
         if (__builtin_expect(c->j.str_has_escapes, 0))
             fi = find_escaped(&n->names, key, klen);
-        else if (guess < nf && f[guess].name_len == klen && memcmp(f[guess].name, key, klen) == 0)
+        else if (guess < nf && f[guess].name_len == klen &&
+                 schema_name_eq(f[guess].name, key, klen))
             fi = (int)guess;
         else
             fi = schema_name_find(&n->names, key, klen);
@@ -933,7 +935,8 @@ static int enc_record(enc_t *c, const snode_t *n, unsigned lvl)
     }
     rc = 0;
 Done:
-    free(heap);
+    if (heap)
+        free(heap);
     if (slot != local)
         free(slot);
     return rc;
