@@ -29,6 +29,9 @@
     X(PRODUCER_FATAL, "producer_fatal", 503, 1, "Kafka producer failed; batch not stored")        \
     X(DEDUP_UNAVAILABLE, "dedup_unavailable", 503, 1,                                             \
       "dedup store unreachable (policy closed); batch not stored")                                \
+    X(SCHEMA_UNAVAILABLE, "schema_unavailable", 503, 1,                                           \
+      "schema registry unreachable and the event types' schemas are not cached; batch not "       \
+      "stored")                                                                                   \
     X(OVERLOADED, "overloaded", 429, 1, "pipeline saturated")                                     \
     X(RATE_LIMITED, "rate_limited", 429, 1, "tenant over its event rate")                         \
     X(ORIGIN_NOT_ALLOWED, "origin_not_allowed", 403, 0,                                           \
@@ -48,6 +51,8 @@
     X(BAD_UTF8, "bad_utf8", 200, 0, "string is not valid UTF-8")                                  \
     X(TOO_DEEP, "too_deep", 200, 0, "event nested too deeply")                                    \
     X(BAD_JSON, "bad_json", 200, 0, "event is not valid JSON")                                    \
+    X(SCHEMA_NOT_FOUND, "schema_not_found", 200, 1,                                               \
+      "no schema registered for this event_type (and schema_version); replayable once it is")     \
     X(KAFKA_FAILED, "kafka_failed", 200, 1, "write to Kafka failed")                              \
     X(QUEUE_FULL, "queue_full", 200, 1, "producer queue full")                                    \
     X(ID_CONFLICT, "id_conflict", 200, 0,                                                         \

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dedup.h"
+#include "schema_cache.h"
 #include "sl_config.h"
 
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct {
     int debug_fault_injection; /* enables POST /debug/kafka-fatal on the admin listener */
     int debug_null_pipeline;   /* benchmarks: POST /v1/batch answers 200 at once, doing nothing */
     dedup_settings_t dedup;    /* dedup.*, redis.* (dedup's own table) */
+    schema_cache_settings_t schema; /* schema.* (the registry cache's own table) */
 } gw_config_t;
 
 /* Registers the gateway's keys (gateway.*, tls.*, auth.*, producer.*, log.*, debug.*), dedup's

@@ -27,6 +27,18 @@ int gw_server_is_ready(gw_server_t *srv, const char **why)
         *why = "redis unavailable (dedup.policy=closed)";
         return 0;
     }
+    /* events can only be validated with schemas: from the registry, or the disk snapshot */
+    if (!schema_cache_is_warm(srv->schemas)) {
+        *why = "schema cache not warm (registry not reached yet, no snapshot)";
+        return 0;
+    }
+    /* queues with headroom: nothing past 90% of a backpressure limit */
+    if (atomic_load(&srv->inflight_events) > srv->gc->bp_max_inflight_events / 10 * 9 ||
+        atomic_load(&srv->kq_messages) > srv->gc->bp_queue_max_messages / 10 * 9 ||
+        atomic_load(&srv->kq_bytes) > (int64_t)(srv->gc->bp_queue_max_bytes / 10 * 9)) {
+        *why = "pipeline near a backpressure limit";
+        return 0;
+    }
     /* no headroom: 90% of the memory batches may hold while waiting for Kafka is taken */
     if (atomic_load(&srv->inflight_bytes) > srv->gc->max_inflight_bytes / 10 * 9) {
         *why = "in-flight batches near gateway.max_inflight_bytes";
@@ -172,6 +184,7 @@ static void render_metrics(gw_server_t *srv, sl_buf_t *b)
                   sl_producer_generation(srv->producer));
     sl_prom_header(b, "sluice_inflight_batches", "gauge", "batches waiting for Kafka");
     sl_prom_value(b, "sluice_inflight_batches", NULL, (uint64_t)atomic_load(&srv->inflight));
+    schema_cache_render_metrics(srv->schemas, b);
     sl_prom_header(b, "sluice_ready", "gauge", "1 when /readyz answers 200");
     sl_prom_value(b, "sluice_ready", NULL, (uint64_t)gw_server_is_ready(srv, &why));
 }

@@ -1,7 +1,8 @@
 /* POST /v1/batch: the request path, top to bottom. Each step either answers the request or
- * hands on: framing, authentication, parse, dedup claim (Redis, async), produce (Kafka, async);
- * the answer is sent when the last delivery report comes back to this loop thread, after the
- * dedup commit is sent. */
+ * hands on: admission (backpressure), framing, authentication, parse, schemas (registry cache,
+ * async on a miss) + validation and Avro encoding, dedup claim (Redis, async), produce (Kafka,
+ * async); the answer is sent when the last delivery report comes back to this loop thread,
+ * after the dedup commit is sent. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,17 @@ typedef struct {
     unsigned char not_persisted; /* librdkafka knows it was never written */
     unsigned char dead_letter;   /* not SLOT_KAFKA: a copy went to the dead-letter topic, and
                                     err is that write's result */
+    unsigned char schema_stage;  /* invalid by its schema (not by the envelope) */
+    uint32_t schema_id;          /* the schema it was (or failed to be) encoded with; 0: none */
+    const schema_t *schema;      /* resolved by batch_resolve */
+    uint32_t value_off, value_len; /* its Avro value in batch->values */
 } gw_slot_t;
 
 /* Lives on the heap because Redis and Kafka answers can outlive the request; owned by its loop
  * thread, freed in batch_finish. */
 struct gw_batch {
     h2o_multithread_message_t msg; /* "all deliveries arrived", sent to thr->done_receiver */
+    h2o_multithread_message_t schema_msg; /* "a schema fetch ended", to thr->schema_receiver */
     gw_server_t *srv;
     gw_thread_t *thr;
     h2o_req_t *req;                /* NULL once the client went away */
@@ -48,8 +54,13 @@ struct gw_batch {
     dedup_claim_t *claim;          /* NULL without dedup */
     dedup_item_t *items;           /* per event; event ids copied into `ids` (outlive req) */
     char *ids;
+    size_t resolve_next;           /* batch_resolve resumes here after a fetch */
+    uint8_t *values;               /* the events' Avro values (Confluent framing), back to back */
+    size_t values_len, values_cap;
     int degraded;                  /* Redis could not answer: dedup by the Bloom filter only */
-    int refused;                   /* Redis could not answer and the policy is closed */
+    sl_err_t refused;              /* the whole batch is answered with this error (503), nothing
+                                      stored: Redis down with dedup.policy=closed, or most
+                                      schemas unavailable */
     _Atomic size_t pending;
     size_t n;
     gw_slot_t slots[];
@@ -326,9 +337,9 @@ static void batch_finish(gw_batch_t *b)
         sl_hist_observe(&m->delivery_latency, delivery_us);
     if (b->req == NULL) {
         sl_counter_add(&m->batches_detached, 1);
-    } else if (b->refused || o.nothing_stored_by_fatal) {
+    } else if (b->refused != SL_ERR_OK || o.nothing_stored_by_fatal) {
         b->guard->batch = NULL;
-        reject(srv, b->req, b->refused ? SL_ERR_DEDUP_UNAVAILABLE : SL_ERR_PRODUCER_FATAL, NULL);
+        reject(srv, b->req, b->refused != SL_ERR_OK ? b->refused : SL_ERR_PRODUCER_FATAL, NULL);
     } else {
         sl_buf_t out;
         b->guard->batch = NULL;
@@ -342,6 +353,7 @@ static void batch_finish(gw_batch_t *b)
     atomic_fetch_sub(&srv->inflight_bytes, b->held_bytes);
     free(b->items);
     free(b->ids);
+    free(b->values);
     free(b);
     gw_inflight_add(srv, -1);
 }
@@ -392,9 +404,12 @@ static void batch_dead_letter(gw_batch_t *b, rd_kafka_t *rk, size_t i)
                            .tenant = b->tenant->name, .received_at = b->received_at};
 
     if (slot->state == GW_OUT_INVALID) {
-        rec.stage = "envelope";
+        rec.stage = slot->schema_stage ? "schema" : "envelope";
         rec.path = ev->err_path;
         rec.detail = ev->err_detail;
+        if (ev->event_type != NULL)
+            rec.schema_subject = ev->event_type, rec.schema_subject_len = ev->event_type_len;
+        rec.schema_id = slot->schema_id;
         if (ev->event_id != NULL && gw_is_uuid(ev->event_id, ev->event_id_len))
             rec.event_id = ev->event_id, rec.event_id_len = ev->event_id_len;
     } else if (slot->code == SL_ERR_ID_CONFLICT) {
@@ -490,7 +505,7 @@ static void batch_produce(gw_batch_t *b)
         atomic_fetch_add(&b->pending, 1);
         err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(srv->gc->topic),
                                 RD_KAFKA_V_KEY(ev->user_id, ev->user_id_len),
-                                RD_KAFKA_V_VALUE((void *)ev->raw, ev->raw_len),
+                                RD_KAFKA_V_VALUE((b->values + slot->value_off), slot->value_len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(slot), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -501,7 +516,7 @@ static void batch_produce(gw_batch_t *b)
             atomic_fetch_sub(&b->pending, 1);
         } else {
             b->kq_messages++;
-            b->kq_bytes += (int64_t)ev->raw_len;
+            b->kq_bytes += (int64_t)slot->value_len;
         }
     }
     gw_admit_produced(srv, b->kq_messages, b->kq_bytes);
@@ -518,7 +533,8 @@ static void on_claimed(void *arg, dedup_claim_t *claim, int degraded, int refuse
 
     b->claim = claim;
     b->degraded = degraded;
-    b->refused = refused;
+    if (refused)
+        b->refused = SL_ERR_DEDUP_UNAVAILABLE;
     sl_hist_observe(&m->dedup_claim_latency, (sl_now_ns() - b->claim_ns) / 1000);
     if (refused) { /* nothing goes to Kafka: the events are answered by the 503 */
         sl_counter_add(&m->dedup_refused_batches, 1);
@@ -555,14 +571,11 @@ static void on_claimed(void *arg, dedup_claim_t *claim, int degraded, int refuse
     batch_produce(b);
 }
 
-/* Builds the batch: a slot per event (invalid ones decided now) and, with dedup, an item per
- * event with its own copy of the event id (the claim can outlive the request). */
-static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_doc_t *doc,
-                             int with_dedup)
+/* Builds the batch: a slot per event, those with an invalid envelope decided now. */
+static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_doc_t *doc)
 {
-    size_t n = doc->n_events, ids_len = 0;
+    size_t n = doc->n_events;
     gw_batch_t *b = calloc(1, sizeof(*b) + n * sizeof(gw_slot_t));
-    char *p;
 
     if (b == NULL)
         return NULL;
@@ -577,16 +590,31 @@ static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_do
         if (ev->err != SL_ERR_OK)
             b->slots[i].state = GW_OUT_INVALID, b->slots[i].code = (unsigned char)ev->err;
         else
-            b->slots[i].state = SLOT_KAFKA, ids_len += ev->event_id_len;
+            b->slots[i].state = SLOT_KAFKA;
     }
-    if (!with_dedup)
-        return b;
-    b->items = calloc(n > 0 ? n : 1, sizeof(dedup_item_t));
+    return b;
+}
+
+/* Dedup claim for the events still bound for Kafka (an item each, with its own copy of the
+ * event id: the claim can outlive the request), or straight to produce without dedup. */
+static void batch_claim(gw_batch_t *b)
+{
+    size_t ids_len = 0;
+    char *p;
+
+    if (b->srv->dedup == NULL) {
+        batch_produce(b);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (b->slots[i].state == SLOT_KAFKA)
+            ids_len += b->doc.events[i].event_id_len;
+    b->items = calloc(b->n > 0 ? b->n : 1, sizeof(dedup_item_t));
     p = b->ids = malloc(ids_len > 0 ? ids_len : 1);
     if (b->items == NULL || b->ids == NULL)
         abort();
-    for (size_t i = 0; i < n; i++) {
-        const gw_event_t *ev = &doc->events[i];
+    for (size_t i = 0; i < b->n; i++) {
+        const gw_event_t *ev = &b->doc.events[i];
         dedup_item_t *it = &b->items[i];
         if (b->slots[i].state != SLOT_KAFKA) {
             it->verdict = DEDUP_SKIP;
@@ -599,7 +627,153 @@ static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_do
         it->verdict = DEDUP_NEW;
         p += ev->event_id_len;
     }
-    return b;
+    b->claim_ns = sl_now_ns();
+    dedup_claim(b->thr->dedup, b->tenant->name, b->items, b->n, on_claimed, b);
+}
+
+/* An event refused by its schema: invalid, with the schema's code, path and detail (copied
+ * into the request's pool: the answer and the dead letter read them). */
+static void slot_schema_invalid(gw_batch_t *b, size_t i, sl_err_t code, const char *path,
+                                const char *detail)
+{
+    gw_event_t *ev = &b->doc.events[i];
+    b->slots[i].state = GW_OUT_INVALID;
+    b->slots[i].code = (unsigned char)code;
+    b->slots[i].schema_stage = 1;
+    ev->err = code;
+    ev->err_path = h2o_strdup(&b->req->pool, path, SIZE_MAX).base;
+    ev->err_detail = h2o_strdup(&b->req->pool, detail, SIZE_MAX).base;
+}
+
+/* Encodes every event that has its schema into batch->values (Confluent framing + Avro): an
+ * event its schema refuses becomes invalid with the encoder's code, path and detail. */
+static void batch_encode(gw_batch_t *b)
+{
+    static const char *const skip_names[] = {"schema_version"};
+    static const schema_skip_t skip = {skip_names, 1};
+    gw_thread_t *thr = b->thr;
+    size_t before = b->values_cap;
+
+    if (thr->encode_buf == NULL) {
+        /* the encoder also uses the free tail as scratch for members out of schema order */
+        thr->encode_cap = 2 * (size_t)b->srv->gc->max_event_bytes + 4096;
+        if ((thr->encode_buf = malloc(thr->encode_cap)) == NULL)
+            abort();
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        gw_slot_t *slot = &b->slots[i];
+        const gw_event_t *ev = &b->doc.events[i];
+        schema_error_t e;
+        ssize_t n;
+
+        if (slot->state != SLOT_KAFKA)
+            continue;
+        n = schema_encode_json(slot->schema, ev->raw, ev->raw_len, &skip, thr->encode_buf,
+                               thr->encode_cap, &e);
+        if (n < 0) {
+            slot_schema_invalid(b, i, e.code, e.path, e.detail);
+            continue;
+        }
+        if (b->values_len + (size_t)n > b->values_cap) {
+            size_t cap = b->values_cap > 0 ? b->values_cap * 2 : 4096;
+            while (cap < b->values_len + (size_t)n)
+                cap *= 2;
+            if ((b->values = realloc(b->values, cap)) == NULL)
+                abort();
+            b->values_cap = cap;
+        }
+        memcpy(b->values + b->values_len, thr->encode_buf, (size_t)n);
+        slot->value_off = (uint32_t)b->values_len;
+        slot->value_len = (uint32_t)n;
+        b->values_len += (size_t)n;
+    }
+    /* held until the answer, like the body: counted against gateway.max_inflight_bytes */
+    atomic_fetch_add(&b->srv->inflight_bytes, b->values_cap - before);
+    b->held_bytes += b->values_cap - before;
+}
+
+static void on_schema_fetched(void *arg);
+
+/* Finds each event's schema: subject event_type, latest or the pinned schema_version. A miss
+ * is fetched by the cache's own threads; this step then resumes from on_schema_fetched on the
+ * loop thread. Unknown subjects make the event invalid (schema_not_found, replayable); a
+ * registry that cannot be reached with nothing cached makes it retry - or the whole batch 503
+ * when that is most of it (a gateway-side fault must not read as bad data). */
+static void batch_resolve(gw_batch_t *b)
+{
+    size_t candidates = 0, unavailable = 0;
+
+    if (b->req == NULL) { /* the client went away during a fetch: nothing was promised */
+        for (size_t i = 0; i < b->n; i++)
+            if (b->slots[i].state == SLOT_KAFKA)
+                b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_OK;
+        batch_finish(b);
+        return;
+    }
+    for (; b->resolve_next < b->n; b->resolve_next++) {
+        size_t i = b->resolve_next;
+        gw_slot_t *slot = &b->slots[i];
+        const gw_event_t *ev = &b->doc.events[i];
+        schema_cache_hit_t hit;
+
+        if (slot->state != SLOT_KAFKA)
+            continue;
+        switch (schema_cache_lookup(b->srv->schemas, ev->event_type, ev->event_type_len,
+                                    ev->schema_version, &hit, on_schema_fetched, b)) {
+        case SCHEMA_CACHE_HIT:
+            slot->schema = hit.compiled;
+            slot->schema_id = hit.id;
+            break;
+        case SCHEMA_CACHE_NEGATIVE:
+            slot_schema_invalid(b, i, SL_ERR_SCHEMA_NOT_FOUND, "event_type",
+                                ev->schema_version != 0
+                                    ? "no such schema_version for this event_type"
+                                    : "no schema registered for this event_type");
+            break;
+        case SCHEMA_CACHE_UNAVAILABLE:
+            slot->state = GW_OUT_RETRY, slot->code = SL_ERR_SCHEMA_UNAVAILABLE;
+            break;
+        case SCHEMA_CACHE_PENDING:
+            return; /* on_schema_fetched brings the batch back here, at the same event */
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        unsigned char code = b->slots[i].code;
+        if (b->slots[i].state == SLOT_KAFKA || code == SL_ERR_SCHEMA_UNAVAILABLE ||
+            (b->slots[i].schema_stage && code == SL_ERR_SCHEMA_NOT_FOUND))
+            candidates++;
+        unavailable += b->slots[i].state == GW_OUT_RETRY && code == SL_ERR_SCHEMA_UNAVAILABLE;
+    }
+    if (unavailable > 0 && unavailable * 2 >= candidates) {
+        for (size_t i = 0; i < b->n; i++)
+            if (b->slots[i].state == SLOT_KAFKA)
+                b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_SCHEMA_UNAVAILABLE;
+        b->refused = SL_ERR_SCHEMA_UNAVAILABLE;
+        batch_finish(b);
+        return;
+    }
+    batch_encode(b);
+    batch_claim(b);
+}
+
+/* A fetch thread: the schema a batch waits for was fetched (or failed). Hands the batch back to
+ * its loop thread. */
+static void on_schema_fetched(void *arg)
+{
+    gw_batch_t *b = arg;
+    if (atomic_load(&b->srv->schemas_closing))
+        return;
+    h2o_multithread_send_message(&b->thr->schema_receiver, &b->schema_msg);
+}
+
+void gw_batch_on_schema(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        batch_resolve(H2O_STRUCT_FROM_MEMBER(gw_batch_t, schema_msg, msg));
+    }
 }
 
 /* The write key the request carries outside its body. Returns 1 with *tenant set, 0 when there
@@ -758,8 +932,9 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
         return shed(srv, req, GW_SHED_TENANT_RATE, wait_ns);
     }
 
-    /* dedup claim, then produce; batch_finish answers when every delivery report is back */
-    if ((b = batch_new(srv, req, &doc, srv->dedup != NULL)) == NULL)
+    /* schemas, then dedup claim, then produce; batch_finish answers when every delivery
+     * report is back */
+    if ((b = batch_new(srv, req, &doc)) == NULL)
         goto Internal;
     b->tenant = tenant;
     b->received_at = received_at;
@@ -769,12 +944,7 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     b->held_bytes = held;
     b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_req_dispose);
     b->guard->batch = b;
-    if (b->items != NULL) {
-        b->claim_ns = sl_now_ns();
-        dedup_claim(thr->dedup, tenant->name, b->items, b->n, on_claimed, b);
-    } else {
-        batch_produce(b);
-    }
+    batch_resolve(b);
     return 1;
 
 Internal:

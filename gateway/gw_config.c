@@ -79,7 +79,8 @@ int gw_config_register(sl_config_t *cfg, gw_config_t *gc, char *errbuf, size_t e
 {
     if (sl_config_add_section(cfg, "gateway", gw_fields, sizeof(gw_fields) / sizeof(gw_fields[0]),
                               gc, errbuf, errlen) != 0 ||
-        dedup_config_register(cfg, &gc->dedup, errbuf, errlen) != 0)
+        dedup_config_register(cfg, &gc->dedup, errbuf, errlen) != 0 ||
+        schema_cache_config_register(cfg, &gc->schema, errbuf, errlen) != 0)
         return -1;
     return sl_config_add_passthrough(cfg, "kafka.",
                                      "librdkafka producer properties, e.g. "

@@ -32,6 +32,14 @@ int gw_dlq_produce(gw_server_t *srv, rd_kafka_t *rk, const gw_dlq_record_t *rec,
     if (rec->content_type != NULL)
         rd_kafka_header_add(hdrs, "content_type", -1, rec->content_type,
                             (ssize_t)rec->content_type_len);
+    if (rec->schema_subject != NULL)
+        rd_kafka_header_add(hdrs, "schema_subject", -1, rec->schema_subject,
+                            (ssize_t)rec->schema_subject_len);
+    if (rec->schema_id != 0) {
+        char id[12];
+        int n = snprintf(id, sizeof(id), "%u", rec->schema_id);
+        rd_kafka_header_add(hdrs, "schema_id", -1, id, n);
+    }
     rd_kafka_header_add(hdrs, "gateway", -1, srv->instance_id, -1);
     err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(srv->gc->dlq_topic),
                             RD_KAFKA_V_KEY(rec->event_id, key_len),

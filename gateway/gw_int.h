@@ -12,6 +12,7 @@
 
 #include "dedup.h"
 #include "gw.h"
+#include "schema.h"
 #include "sl_err.h"
 #include "sl_kafka.h"
 #include "sl_metrics.h"
@@ -88,6 +89,7 @@ typedef struct {
     const char *event_id, *event_type, *user_id; /* decoded; valid when err == SL_ERR_OK */
     size_t event_id_len, event_type_len, user_id_len;
     int64_t ts;
+    int32_t schema_version; /* pinned "schema_version", 0: the subject's latest */
     sl_err_t err;          /* SL_ERR_OK, or why the envelope is invalid */
     const char *err_path;  /* JSON path of the offending field ("user_id"), may be "" */
     const char *err_detail;
@@ -192,12 +194,15 @@ struct gw_thread {
     h2o_socket_t *listener, *admin_listener;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t done_receiver;    /* batches whose deliveries all arrived */
+    h2o_multithread_receiver_t schema_receiver;  /* batches whose schema fetch finished */
     h2o_multithread_receiver_t control_receiver; /* drain / stop */
     h2o_multithread_message_t drain_msg, stop_msg;
     int listen_fd, admin_fd; /* bound by gw_server_create, handed to the loop at start */
     int stop;
     int released; /* its h2o state was disposed on exit (else abandoned to process exit) */
     char *scratch; /* gzip inflate buffer, max_decompressed_bytes, used synchronously */
+    uint8_t *encode_buf; /* one event's Avro value (and the encoder's scratch), synchronously */
+    size_t encode_cap;
     dedup_thread_t *dedup; /* this loop's Redis connection, NULL without dedup */
     gw_metrics_t metrics;
 };
@@ -209,6 +214,8 @@ struct gw_server {
     SSL_CTX *ssl_ctx;
     sl_producer_t *producer;
     dedup_t *dedup; /* NULL when dedup.enabled is false */
+    schema_cache_t *schemas; /* the registry cache: subject/version/id -> compiled schema */
+    _Atomic int schemas_closing; /* set before the cache is destroyed: late callbacks ignored */
     gw_auth_t auth;
     gw_thread_t *threads;
     size_t n_threads;
@@ -248,6 +255,7 @@ int gw_batch_on_req(gw_server_t *srv, h2o_req_t *req);
 void gw_batch_on_delivery(void *opaque, rd_kafka_resp_err_t err, int is_fatal,
                           int not_persisted);
 void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+void gw_batch_on_schema(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 /* Fire-and-forget dead letters (400 bodies) that Kafka did not take. */
 uint64_t gw_batch_unattached_dlq_failed(void);
 
@@ -258,7 +266,7 @@ typedef struct {
     const char *value;
     size_t len;
     sl_err_t code;
-    const char *stage;  /* "parse", "envelope", "dedup" (later: "schema") */
+    const char *stage;  /* "parse", "envelope", "schema", "dedup" */
     const char *path, *detail;
     const char *tenant; /* NULL when unknown */
     const char *event_id;
@@ -266,6 +274,9 @@ typedef struct {
     int64_t received_at;
     const char *content_type;
     size_t content_type_len;
+    const char *schema_subject; /* the event_type, when known */
+    size_t schema_subject_len;
+    uint32_t schema_id; /* 0: unknown */
 } gw_dlq_record_t;
 int gw_dlq_produce(gw_server_t *srv, rd_kafka_t *rk, const gw_dlq_record_t *rec, void *opaque);
 

@@ -188,6 +188,10 @@ static int parse_event(const parse_ctx_t *pc, sl_json_t *j, gw_event_t *ev)
                 event_fail(ev, SL_ERR_BAD_VALUE, path, "out of range");
             else if (bit == SEEN_TS)
                 ev->ts = v;
+            else if (v == 0 || v > INT32_MAX)
+                event_fail(ev, SL_ERR_BAD_VALUE, path, "a version is 1 or more");
+            else
+                ev->schema_version = (int32_t)v;
             break;
         }
         case SEEN_SESSION_ID:

@@ -196,10 +196,13 @@ static int thread_dispose(gw_thread_t *thr)
     dedup_thread_destroy(thr->dedup);
     thr->dedup = NULL;
     h2o_multithread_unregister_receiver(thr->queue, &thr->done_receiver);
+    h2o_multithread_unregister_receiver(thr->queue, &thr->schema_receiver);
     h2o_multithread_unregister_receiver(thr->queue, &thr->control_receiver);
     h2o_multithread_destroy_queue(thr->queue);
     free(thr->scratch);
     thr->scratch = NULL;
+    free(thr->encode_buf);
+    thr->encode_buf = NULL;
     /* let the socket closes above complete */
     h2o_evloop_run(thr->loop, 0);
     if (!context_is_idle(&thr->ctx) || !context_is_idle(&thr->admin_ctx))
@@ -221,6 +224,7 @@ static void thread_init(gw_thread_t *thr)
     h2o_context_init(&thr->admin_ctx, thr->loop, &srv->admin_config);
     thr->queue = h2o_multithread_create_queue(thr->loop);
     h2o_multithread_register_receiver(thr->queue, &thr->done_receiver, gw_batch_on_done);
+    h2o_multithread_register_receiver(thr->queue, &thr->schema_receiver, gw_batch_on_schema);
     h2o_multithread_register_receiver(thr->queue, &thr->control_receiver, on_control);
 
     thr->accept_ctx.ctx = &thr->ctx;
@@ -268,6 +272,24 @@ void gw_server_block_signals(void)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* The registry cache's compiler: JSON events are validated against Avro record schemas. A
+ * subject whose schema is of another type is, for JSON events, not found (schema/README.md). */
+static void *compile_schema(void *ctx, const char *text, size_t len, const char *type, uint32_t id,
+                            char *errbuf, size_t errlen)
+{
+    if (strcmp(type, "AVRO") != 0) {
+        snprintf(errbuf, errlen, "schema %u is %s: JSON events need an AVRO record schema", id,
+                 type);
+        return NULL;
+    }
+    return schema_compile_avro(text, len, id, errbuf, errlen);
+}
+
+static void destroy_schema(void *ctx, void *compiled)
+{
+    schema_destroy(compiled);
 }
 
 gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, char *errbuf,
@@ -330,6 +352,11 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
         dedup_conf_t dconf;
         if (dedup_conf_from_settings(&gc->dedup, &dconf, errbuf, errlen) != 0 ||
             (srv->dedup = dedup_create(&dconf, errbuf, errlen)) == NULL)
+            goto Fail;
+    }
+    {
+        schema_cache_ops_t ops = {.compile = compile_schema, .destroy = destroy_schema};
+        if ((srv->schemas = schema_cache_create(&gc->schema, &ops, errbuf, errlen)) == NULL)
             goto Fail;
     }
     pconf.n = sl_config_passthrough(cfg, "kafka.", &pconf.keys, &pconf.values);
@@ -440,6 +467,10 @@ int gw_server_destroy(gw_server_t *srv)
         sl_producer_detach(srv->producer);
         undelivered = sl_producer_destroy(srv->producer, (int)srv->gc->flush_timeout_ms);
     }
+    /* a batch abandoned by a drain timeout may still wait for a fetch: its callback, run by the
+     * destroy below, must not post to a loop that is gone */
+    atomic_store(&srv->schemas_closing, 1);
+    schema_cache_destroy(srv->schemas);
     if (srv->threads != NULL) {
         for (size_t i = 0; i < srv->n_threads; i++)
             all_released &= srv->started_threads ? srv->threads[i].released

@@ -86,6 +86,8 @@ setsid "$build/gateway/sluice-gateway" \
     --set "gateway.admin_listen=127.0.0.1:$admin_port" \
     --set "kafka.bootstrap.servers=127.0.0.1:$kafka_port" \
     --set "redis.address=127.0.0.1:$redis_port" \
+    --set "schema.registry_url=http://127.0.0.1:$registry_port" \
+    --set "schema.cache_dir=$run/schema-cache" \
     --set "auth.write_keys=$key:dev" \
     --set "tls.self_signed_out=$run/tls/selfsigned.pem" \
     2>"$run/logs/gateway.log" &
