@@ -22,6 +22,8 @@
     X(NOT_AN_OBJECT, "not_an_object", 400, 0, "body must be a JSON object")                       \
     X(MISSING_EVENTS, "missing_events", 400, 0, "body has no \"events\" array")                   \
     X(BAD_BATCH_FIELD, "bad_batch_field", 400, 0, "a batch field has the wrong type")             \
+    X(CONFLICTING_FRAMING, "conflicting_framing", 400, 0,                                         \
+      "Content-Length with Transfer-Encoding (or twice) is refused; connection closed")          \
     X(MISSING_WRITE_KEY, "missing_write_key", 401, 0, "no write key")                             \
     X(UNKNOWN_WRITE_KEY, "unknown_write_key", 401, 0, "write key not recognised")                 \
     X(DRAINING, "draining", 503, 1, "gateway is shutting down")                                   \

@@ -21,6 +21,11 @@ typedef struct {
     int64_t max_json_depth;
     uint64_t max_inflight_bytes; /* request memory held by batches waiting for Kafka; past it 429 */
     int64_t max_streams_per_conn; /* HTTP/2 concurrent requests per connection */
+    uint64_t recv_buffer_bytes; /* SO_RCVBUF of public connections; 0: the kernel's autotuning */
+    int64_t h2_max_streams_per_s; /* HTTP/2 streams one connection may open per second */
+    int64_t header_timeout_ms; /* HTTP/1.1: the whole request (head and body) and keep-alive idle */
+    int64_t body_timeout_ms;   /* HTTP/2: a request arriving with no progress this long */
+    int64_t idle_timeout_ms;   /* HTTP/2: a connection with no frame and no request this long */
     int64_t drain_timeout_ms;  /* SIGTERM: how long in-flight batches may take */
     int64_t retry_after_s;     /* Retry-After on 429 and 503 */
     char *instance_id;         /* names this gateway in logs and Kafka headers; default hostname */

@@ -126,6 +126,12 @@ static void render_metrics(gw_server_t *srv, sl_buf_t *b)
     sl_prom_header(b, "sluice_batches_detached_total", "counter",
                    "batches whose client went away before the answer");
     sl_prom_value(b, "sluice_batches_detached_total", NULL, SUM(srv, batches_detached));
+    sl_prom_header(b, "sluice_conn_closed_total", "counter",
+                   "connections closed by the edge guard, by reason");
+    for (size_t i = 0; i < GW_CLOSE__COUNT; i++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", gw_close_reason_names[i]);
+        sl_prom_value(b, "sluice_conn_closed_total", labels, SUM(srv, conns_closed[i]));
+    }
     for (size_t t = 0; t < nt; t++)
         hists[t] = &srv->threads[t].metrics.request_latency;
     sl_prom_hist(b, "sluice_request_duration_seconds", "batch request latency (handler to answer)",

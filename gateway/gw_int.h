@@ -159,6 +159,17 @@ typedef enum {
 } gw_shed_t;
 const char *gw_shed_name(gw_shed_t cause);
 
+/* Why the edge guard (gw_guard.c) closed a connection: X(ENUM, "metric label") */
+#define GW_CLOSE_LIST(X)                                                                           \
+    X(RAPID_RESET, "rapid_reset") X(STALLED, "stalled_request") X(BAD_FRAMING, "conflicting_framing")
+typedef enum {
+#define GW_CLOSE_ENUM(e, name) GW_CLOSE_##e,
+    GW_CLOSE_LIST(GW_CLOSE_ENUM)
+#undef GW_CLOSE_ENUM
+        GW_CLOSE__COUNT
+} gw_close_reason_t;
+extern const char *const gw_close_reason_names[GW_CLOSE__COUNT];
+
 typedef struct {
     sl_counter_t requests[GW_STATUS__COUNT]; /* batch requests by response status */
     sl_counter_t events[GW_OUT__COUNT];
@@ -173,6 +184,7 @@ typedef struct {
     sl_counter_t clock_corrected_events;     /* client clock off: event_time corrected */
     sl_counter_t clock_clamped_events;       /* event time in the future: clamped */
     sl_hist_t lateness_ms;                   /* received_at - event_time, in milliseconds */
+    sl_counter_t conns_closed[GW_CLOSE__COUNT]; /* connections the guard closed, by reason */
     sl_hist_t dedup_claim_latency;
     sl_hist_t request_latency;
     sl_hist_t delivery_latency;
@@ -182,6 +194,7 @@ void gw_metrics_count_status(gw_metrics_t *m, int status);
 
 /* ---- server and threads ---- */
 typedef struct gw_thread gw_thread_t;
+typedef struct gw_guard_conn gw_guard_conn_t; /* gw_guard.c's per-connection record */
 
 struct gw_thread {
     gw_server_t *srv;
@@ -205,6 +218,16 @@ struct gw_thread {
     size_t encode_cap;
     dedup_thread_t *dedup; /* this loop's Redis connection, NULL without dedup */
     gw_metrics_t metrics;
+    /* gw_guard.c: per-fd records of this loop's HTTP/2 connections (allocated with the first
+     * one, guard_cap slots = RLIMIT_NOFILE, at most 2^20) and the periodic sweep over them */
+    gw_guard_conn_t *guard;
+    size_t guard_cap;
+    int guard_overflow_logged;
+    uint64_t guard_log_ms; /* last "closing" log line; repeats within a second are counted */
+    unsigned guard_log_suppressed;
+    h2o_timeout_t guard_sweep, guard_fast; /* the entry is in one: fast for a while after accepts */
+    h2o_timeout_entry_t guard_sweep_entry;
+    uint64_t guard_full_sweep_ms, guard_fast_until_ms;
 };
 
 struct gw_server {
@@ -298,6 +321,23 @@ int gw_admit_shed(gw_server_t *srv, int64_t now_ns);
 void gw_admit_produced(gw_server_t *srv, int64_t messages, int64_t bytes);
 void gw_admit_leave(gw_server_t *srv, int64_t events, int64_t messages, int64_t bytes,
                     uint64_t delivery_us);
+
+/* gw_guard.c: edge protection h2o 2.2.5 lacks, on the loop thread. gw_guard_on_req runs first
+ * for every request on either listener: it answers an HTTP/1.1 request whose head has both
+ * Content-Length and Transfer-Encoding (or two Content-Lengths) with 400 conflicting_framing and
+ * closes the connection (returns 1), and on HTTP/2 checks the connection's stream budget
+ * (gateway.h2_max_streams_per_sec; past it GOAWAY ENHANCE_YOUR_CALM). A sweep every 100 ms does
+ * the same for connections whose streams never reach a handler, and closes HTTP/2 connections
+ * whose incoming request made no progress for gateway.body_timeout. */
+int gw_guard_on_req(gw_server_t *srv, h2o_req_t *req);
+/* A new public connection: caps its kernel receive buffer (gateway.recv_buffer_bytes), which
+ * bounds how many frames h2o can parse in one go before timers (the sweep) run again. */
+void gw_guard_on_accept(gw_thread_t *thr, h2o_socket_t *sock);
+void gw_guard_thread_init(gw_thread_t *thr);    /* after the loop exists; on the loop thread */
+void gw_guard_thread_dispose(gw_thread_t *thr); /* on the loop thread; accepts never-started */
+/* Pure check of an HTTP/1.x request head (request line, header lines, empty line; len bytes).
+ * Returns -1 when it has Content-Length and Transfer-Encoding, or Content-Length twice. */
+int gw_guard_http1_head_check(const char *head, size_t len);
 
 /* in-flight accounting used by the drain */
 void gw_inflight_add(gw_server_t *srv, long delta);

@@ -28,6 +28,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     gw_handler_t *h = (gw_handler_t *)self;
     h2o_iovec_t path = req->path_normalized;
 
+    if (gw_guard_on_req(h->srv, req))
+        return 0;
     if (!h->is_admin && h2o_memis(path.base, path.len, H2O_STRLIT("/v1/batch")))
         return gw_batch_on_req(h->srv, req);
     return gw_admin_on_req(h->srv, req, h->is_admin);
@@ -113,8 +115,11 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
     if (err != NULL)
         return;
-    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+    while ((sock = h2o_evloop_socket_accept(listener)) != NULL) {
+        if (actx == &gw_current_thread->accept_ctx)
+            gw_guard_on_accept(gw_current_thread, sock);
         h2o_accept(actx, sock);
+    }
 }
 
 static h2o_socket_t *start_listener(gw_thread_t *thr, int fd, h2o_accept_ctx_t *actx)
@@ -209,6 +214,8 @@ static int thread_dispose(gw_thread_t *thr)
         return 0;
     h2o_context_dispose(&thr->ctx);
     h2o_context_dispose(&thr->admin_ctx);
+    /* last: a live HTTP/2 connection's frame parser goes through the guard's table */
+    gw_guard_thread_dispose(thr);
     return 1;
 }
 
@@ -223,6 +230,7 @@ static void thread_init(gw_thread_t *thr)
     h2o_context_init(&thr->ctx, thr->loop, &srv->h2o_config);
     h2o_context_init(&thr->admin_ctx, thr->loop, &srv->admin_config);
     thr->queue = h2o_multithread_create_queue(thr->loop);
+    gw_guard_thread_init(thr);
     h2o_multithread_register_receiver(thr->queue, &thr->done_receiver, gw_batch_on_done);
     h2o_multithread_register_receiver(thr->queue, &thr->schema_receiver, gw_batch_on_schema);
     h2o_multithread_register_receiver(thr->queue, &thr->control_receiver, on_control);
@@ -336,6 +344,10 @@ gw_server_t *gw_server_create(const gw_config_t *gc, const sl_config_t *cfg, cha
      * with the JSON 413 that names the limits. Twice our limit keeps the buffering bounded. */
     srv->h2o_config.max_request_entity_size = (size_t)gc->max_body_bytes * 2;
     srv->h2o_config.http2.max_concurrent_requests_per_connection = (size_t)gc->max_streams_per_conn;
+    /* slow clients: h2o 2.2.5 arms http1.req_timeout once per request (head and body together);
+     * its http2 idle timer restarts on every frame, so trickling HTTP/2 requests are gw_guard's */
+    srv->h2o_config.http1.req_timeout = (uint64_t)gc->header_timeout_ms;
+    srv->h2o_config.http2.idle_timeout = (uint64_t)gc->idle_timeout_ms;
     srv->host = h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")),
                                          65535);
     register_handler(srv, srv->host, 0);
