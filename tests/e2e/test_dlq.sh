@@ -53,8 +53,10 @@ id_ok=$(cat /proc/sys/kernel/random/uuid)
 id_bad=$(cat /proc/sys/kernel/random/uuid)
 cat >"$work/batch.json" <<EOF
 {"sent_at":$now,"events":[
- {"event_id":"$id_ok","event_type":"page_view","ts":$now,"user_id":"u-1","properties":{"url":"/a","referrer":null,"title":null,"latency_ms":5}},
- {"event_id":"$id_bad","event_type":"page_view","ts":$now,"properties":{"url":"/b","referrer":null,"title":null,"latency_ms":6}}]}
+ {"event_id":"$id_ok","event_type":"page_view","ts":$now,"user_id":"u-1",
+  "properties":{"url":"/a","referrer":null,"title":null,"latency_ms":5}},
+ {"event_id":"$id_bad","event_type":"page_view","ts":$now,
+  "properties":{"url":"/b","referrer":null,"title":null,"latency_ms":6}}]}
 EOF
 status=$(curl -s --cacert "$cacert" -o "$work/resp.json" -w '%{http_code}' "$STACK_URL" \
     -H "Authorization: Bearer $STACK_KEY" -H 'Content-Type: application/json' \
@@ -92,7 +94,8 @@ expect_jq "$work/stats.out" '.[0] | .total >= 1 and .by_code.missing_field == 1 
     .by_tenant.dev >= 1 and .by_code_tenant.missing_field.dev == 1 and
     .first_timestamp <= .last_timestamp' "stats --json"
 run_dlq stats_table 0 stats "${common[@]}"
-grep -Eq '^missing_field +dev +1$' "$work/stats_table.out" || fail "stats table: $(cat "$work/stats_table.out")"
+grep -Eq '^missing_field +dev +1$' "$work/stats_table.out" ||
+    fail "stats table: $(cat "$work/stats_table.out")"
 
 # 4. replay --dry-run: by default only retryable letters (none yet); --all re-validates it
 run_dlq dry_default 0 replay "${common[@]}" --dry-run --registry "$STACK_REGISTRY"
@@ -107,7 +110,9 @@ expect_jq "$work/dry_all.out" 'length == 2 and (.[0] | .result == "invalid" and
 # 5. a retryable letter: schema_not_found for event type "signup", as the gateway writes it
 id_new=$(cat /proc/sys/kernel/random/uuid)
 now=$(($(date +%s%N) / 1000000))
-printf '%s\n' "{\"event_id\":\"$id_new\",\"event_type\":\"signup\",\"ts\":$now,\"user_id\":\"u-7\",\"properties\":{\"plan\":\"pro\"}}" |
+event="{\"event_id\":\"$id_new\",\"event_type\":\"signup\",\"ts\":$now,\"user_id\":\"u-7\","
+event+="\"properties\":{\"plan\":\"pro\"}}"
+printf '%s\n' "$event" |
     kcat -P -b "$brokers" -t events.dlq -k "$id_new" -H dlq.code=schema_not_found \
         -H dlq.stage=schema -H dlq.path= -H "dlq.detail=no schema for subject" \
         -H dlq.retryable=true -H tenant=dev -H "event_id=$id_new" -H "received_at=$now" \
@@ -142,14 +147,16 @@ expect_jq "$work/dry_ok.out" 'length == 2 and (.[0] | .result == "would_accept" 
     .[1].summary.would_accept == 1' "replay --dry-run after registering"
 
 # 6. the real replay: accepted, in Kafka `events` once; a second replay is a duplicate
-replay=(replay "${common[@]}" --registry "$STACK_REGISTRY" --gateway "https://127.0.0.1:$STACK_HTTPS_PORT"
+gateway=https://127.0.0.1:$STACK_HTTPS_PORT
+replay=(replay "${common[@]}" --registry "$STACK_REGISTRY" --gateway "$gateway"
     --write-key-file "$work/key" --cacert "$cacert" --rate 50)
 run_dlq replay1 0 "${replay[@]}"
 expect_jq "$work/replay1.out" 'length == 2 and (.[0] | .result == "accepted" and
     .event_id == "'"$id_new"'") and .[1].summary.accepted == 1' "first replay"
 kcat -C -b "$brokers" -t events -o beginning -e -f '%h\n' >"$work/events.out" 2>"$work/kcat.err" ||
     fail "kcat consume failed: $(cat "$work/kcat.err")"
-[ "$(grep -c "event_id=$id_new" "$work/events.out")" -eq 1 ] || fail "replayed event not in Kafka once"
+[ "$(grep -c "event_id=$id_new" "$work/events.out")" -eq 1 ] ||
+    fail "replayed event not in Kafka once"
 checks=$((checks + 1))
 run_dlq replay2 0 "${replay[@]}"
 expect_jq "$work/replay2.out" '(.[0] | .result == "duplicate" and .event_id == "'"$id_new"'") and
@@ -158,7 +165,7 @@ expect_jq "$work/replay2.out" '(.[0] | .result == "duplicate" and .event_id == "
 # 7. failures: a wrong write key fails every event (exit 1); usage errors exit 2
 echo "sk_wrong" >"$work/badkey"
 run_dlq replay_badkey 1 replay "${common[@]}" --registry "$STACK_REGISTRY" \
-    --gateway "https://127.0.0.1:$STACK_HTTPS_PORT" --write-key-file "$work/badkey" --cacert "$cacert"
+    --gateway "$gateway" --write-key-file "$work/badkey" --cacert "$cacert"
 expect_jq "$work/replay_badkey.out" '(.[0] | .result == "failed" and .code == "http_401") and
     .[1].summary.failed == 1' "replay with an unknown write key"
 run_dlq usage 2 replay "${common[@]}" --write-key-file "$work/key"

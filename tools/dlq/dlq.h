@@ -17,11 +17,11 @@
 enum { DLQ_EXIT_OK = 0, DLQ_EXIT_FAILED = 1, DLQ_EXIT_USAGE = 2 };
 
 /* Bounds: every list and copy the CLI keeps is capped before it is allocated. */
-#define DLQ_MAX_FILTER_VALUES 64           /* --code / --tenant given at most this often */
-#define DLQ_MAX_HEADER_BYTES 4096          /* a header value longer than this is cut */
-#define DLQ_MAX_VALUE_BYTES (16u << 20)    /* the gateway's own cap on a dead letter's value */
-#define DLQ_MAX_STATS_KEYS 10000           /* distinct codes/tenants counted before "(other)" */
-#define DLQ_MAX_BATCH_EVENTS 500           /* the gateway's events-per-batch limit */
+#define DLQ_MAX_FILTER_VALUES 64              /* --code / --tenant given at most this often */
+#define DLQ_MAX_HEADER_BYTES 4096             /* a header value longer than this is cut */
+#define DLQ_MAX_VALUE_BYTES (16u << 20)       /* the gateway's own cap on a dead letter's value */
+#define DLQ_MAX_STATS_KEYS 10000              /* distinct codes/tenants counted before "(other)" */
+#define DLQ_MAX_BATCH_EVENTS 500              /* the gateway's events-per-batch limit */
 #define DLQ_DEFAULT_REPLAY_BYTES (256u << 20) /* letters held in memory by one replay run */
 
 /* ---------------------------------------------------------------------------------------------
@@ -150,12 +150,12 @@ void dlq_stats_print(const dlq_stats_t *st, FILE *out);
 typedef struct {
     const char *brokers;
     const char *topic;
-    const dlq_filter_t *filter; /* since_ms seeks (offsets_for_times); the rest filters */
-    int is_follow;              /* keep reading past the end until *stop */
-    int is_from_beginning;      /* with is_follow: from the beginning, not only new letters */
-    const char *group;          /* NULL: nothing committed; else start at (and commit) it */
-    int timeout_ms;             /* metadata, offset queries, and the longest silence tolerated
-                                 * before the end is reached (not in follow mode) */
+    const dlq_filter_t *filter;  /* since_ms seeks (offsets_for_times); the rest filters */
+    int is_follow;               /* keep reading past the end until *stop */
+    int is_from_beginning;       /* with is_follow: from the beginning, not only new letters */
+    const char *group;           /* NULL: nothing committed; else start at (and commit) it */
+    int timeout_ms;              /* metadata, offset queries, and the longest silence tolerated
+                                  * before the end is reached (not in follow mode) */
     volatile sig_atomic_t *stop; /* set by a signal handler; may be NULL */
     char **kafka_sets;           /* NULL-terminated "key=value" for librdkafka, or NULL */
 } dlq_source_opts_t;
@@ -178,8 +178,8 @@ int dlq_source_run(const dlq_source_opts_t *o, dlq_on_letter_fn fn, void *arg, c
 typedef struct dlq_validator dlq_validator_t;
 
 typedef enum {
-    DLQ_VALID = 0,   /* would be accepted by the schema */
-    DLQ_INVALID = 1, /* refused: code/path/detail say why */
+    DLQ_VALID = 0,     /* would be accepted by the schema */
+    DLQ_INVALID = 1,   /* refused: code/path/detail say why */
     DLQ_UNCHECKED = 2, /* the registry could not answer: not a verdict on the event */
 } dlq_verdict_kind_t;
 
@@ -221,7 +221,7 @@ const char *dlq_result_name(dlq_result_t r);
 /* One event's answer in a gateway 200 body: only the events not accepted are listed. */
 typedef struct {
     long i;
-    char status[16];  /* duplicate, invalid, retry */
+    char status[16]; /* duplicate, invalid, retry */
     char code[48];
     char path[128];
     char detail[200];
@@ -239,15 +239,15 @@ int64_t dlq_retry_after_ms(const char *value, int64_t default_ms, int64_t cap_ms
 typedef struct {
     const char *gateway_url; /* the base or the full /v1/batch URL */
     const char *write_key;
-    const char *cacert;      /* NULL: system CAs */
-    int is_insecure;         /* no certificate check */
-    const char *tenant;      /* the one tenant being replayed (checked against every letter) */
-    double rate_per_s;       /* <= 0: unlimited */
-    size_t batch_events;     /* events per request, 1..DLQ_MAX_BATCH_EVENTS */
-    size_t max_body_bytes;   /* a request body stays under this (one event over it goes alone) */
-    int max_attempts;        /* per batch, for 429/503/transport errors and "retry" events */
-    int64_t max_wait_ms;     /* cap on one Retry-After */
-    int timeout_ms;          /* per HTTP request */
+    const char *cacert;    /* NULL: system CAs */
+    int is_insecure;       /* no certificate check */
+    const char *tenant;    /* the one tenant being replayed (checked against every letter) */
+    double rate_per_s;     /* <= 0: unlimited */
+    size_t batch_events;   /* events per request, 1..DLQ_MAX_BATCH_EVENTS */
+    size_t max_body_bytes; /* a request body stays under this (one event over it goes alone) */
+    int max_attempts;      /* per batch, for 429/503/transport errors and "retry" events */
+    int64_t max_wait_ms;   /* cap on one Retry-After */
+    int timeout_ms;        /* per HTTP request */
     int is_dry_run;
 } dlq_replay_opts_t;
 
@@ -261,8 +261,8 @@ typedef struct {
  * ({"partition","offset","event_id","tenant","result","code","path","detail","subject",
  * "schema_id"}) and fills
  * *sum. Returns 0, or -1 when the HTTP client could not be set up (errbuf). */
-int dlq_replay_run(const dlq_replay_opts_t *o, dlq_validator_t *v, dlq_letter_t *letters,
-                   size_t n, FILE *out, dlq_replay_summary_t *sum, char *errbuf, size_t errlen);
+int dlq_replay_run(const dlq_replay_opts_t *o, dlq_validator_t *v, dlq_letter_t *letters, size_t n,
+                   FILE *out, dlq_replay_summary_t *sum, char *errbuf, size_t errlen);
 
 /* ---------------------------------------------------------------------------------------------
  * Command line (dlq_cli.c) and the commands (dlq_cmd.c)
@@ -286,7 +286,7 @@ typedef struct {
     long max_attempts;
     int64_t max_wait_ms;
     unsigned long long max_bytes; /* letters held by one replay run */
-    char *kafka_sets[33]; /* --set kafka.k=v (borrowed, NULL-terminated) */
+    char *kafka_sets[33];         /* --set kafka.k=v (borrowed, NULL-terminated) */
     size_t n_kafka_sets;
 } dlq_opts_t;
 

@@ -11,50 +11,49 @@
 
 void dlq_usage(FILE *f)
 {
-    fputs(
-        "usage: sluice-dlq COMMAND [options]\n"
-        "\n"
-        "commands:\n"
-        "  tail     print dead letters as JSON lines (one per letter)\n"
-        "  stats    count dead letters by code, tenant and code x tenant\n"
-        "  replay   re-validate dead letters and resubmit the valid ones through the gateway\n"
-        "\n"
-        "where and which letters (every command):\n"
-        "  --brokers H:P        Kafka bootstrap servers (default 127.0.0.1:9092)\n"
-        "  --topic T            dead-letter topic (default events.dlq)\n"
-        "  --code C             only this dlq.code (repeatable)\n"
-        "  --tenant T           only this tenant (repeatable; replay takes one)\n"
-        "  --since TIME         letters at or after TIME (Kafka timestamp)\n"
-        "  --until TIME         letters at or before TIME\n"
-        "                       TIME: epoch ms, RFC 3339 (2026-11-25T10:00:00Z), -15m/-2h/-1d\n"
-        "  --from-beginning     read from the start of every partition (the default)\n"
-        "  --follow             tail only: keep reading new letters until Ctrl-C (from now,\n"
-        "                       or with --from-beginning / --since from there)\n"
-        "  --limit N            stop after N matching letters\n"
-        "  --group G            start at group G's committed offsets and commit where the run\n"
-        "                       stopped (default: no group, nothing committed)\n"
-        "  --timeout S          seconds to wait for Kafka, the registry and the gateway (10)\n"
-        "  --set kafka.K=V      a librdkafka setting (e.g. kafka.security.protocol=ssl)\n"
-        "\n"
-        "stats:\n"
-        "  --json               machine output instead of the table\n"
-        "\n"
-        "replay:\n"
-        "  --gateway URL        the gateway (https://host:8443 or its /v1/batch URL)\n"
-        "  --write-key KEY | --write-key-file F   the tenant's write key (file: first line)\n"
-        "  --registry URL       schema registry (default http://127.0.0.1:8081)\n"
-        "  --all                every code (default: only dlq.retryable=true letters);\n"
-        "                       whole-body (stage=parse) letters are never replayed\n"
-        "  --dry-run            validate and print what would be resubmitted; send nothing\n"
-        "  --rate N             at most N events/s (default unlimited)\n"
-        "  --batch N            events per request (default 100, at most 500)\n"
-        "  --attempts N         tries per batch on 429/503/retry/transport errors (default 5)\n"
-        "  --max-wait S         longest Retry-After honoured, seconds (default 60)\n"
-        "  --max-mib N          letters held in memory by one run (default 256)\n"
-        "  --cacert F | --insecure   TLS trust for the gateway\n"
-        "\n"
-        "exit status: 0 ok, 1 some replays failed (or Kafka/registry errors), 2 usage\n",
-        f);
+    fputs("usage: sluice-dlq COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  tail     print dead letters as JSON lines (one per letter)\n"
+          "  stats    count dead letters by code, tenant and code x tenant\n"
+          "  replay   re-validate dead letters and resubmit the valid ones through the gateway\n"
+          "\n"
+          "where and which letters (every command):\n"
+          "  --brokers H:P        Kafka bootstrap servers (default 127.0.0.1:9092)\n"
+          "  --topic T            dead-letter topic (default events.dlq)\n"
+          "  --code C             only this dlq.code (repeatable)\n"
+          "  --tenant T           only this tenant (repeatable; replay takes one)\n"
+          "  --since TIME         letters at or after TIME (Kafka timestamp)\n"
+          "  --until TIME         letters at or before TIME\n"
+          "                       TIME: epoch ms, RFC 3339 (2026-11-25T10:00:00Z), -15m/-2h/-1d\n"
+          "  --from-beginning     read from the start of every partition (the default)\n"
+          "  --follow             tail only: keep reading new letters until Ctrl-C (from now,\n"
+          "                       or with --from-beginning / --since from there)\n"
+          "  --limit N            stop after N matching letters\n"
+          "  --group G            start at group G's committed offsets and commit where the run\n"
+          "                       stopped (default: no group, nothing committed)\n"
+          "  --timeout S          seconds to wait for Kafka, the registry and the gateway (10)\n"
+          "  --set kafka.K=V      a librdkafka setting (e.g. kafka.security.protocol=ssl)\n"
+          "\n"
+          "stats:\n"
+          "  --json               machine output instead of the table\n"
+          "\n"
+          "replay:\n"
+          "  --gateway URL        the gateway (https://host:8443 or its /v1/batch URL)\n"
+          "  --write-key KEY | --write-key-file F   the tenant's write key (file: first line)\n"
+          "  --registry URL       schema registry (default http://127.0.0.1:8081)\n"
+          "  --all                every code (default: only dlq.retryable=true letters);\n"
+          "                       whole-body (stage=parse) letters are never replayed\n"
+          "  --dry-run            validate and print what would be resubmitted; send nothing\n"
+          "  --rate N             at most N events/s (default unlimited)\n"
+          "  --batch N            events per request (default 100, at most 500)\n"
+          "  --attempts N         tries per batch on 429/503/retry/transport errors (default 5)\n"
+          "  --max-wait S         longest Retry-After honoured, seconds (default 60)\n"
+          "  --max-mib N          letters held in memory by one run (default 256)\n"
+          "  --cacert F | --insecure   TLS trust for the gateway\n"
+          "\n"
+          "exit status: 0 ok, 1 some replays failed (or Kafka/registry errors), 2 usage\n",
+          f);
 }
 
 enum {
@@ -147,8 +146,9 @@ static char *read_key_file(const char *path, char *errbuf, size_t errlen)
     while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         buf[--n] = '\0';
     if (n == 0 || n > MAX_WRITE_KEY_BYTES) {
-        snprintf(errbuf, errlen, "--write-key-file %s: expected a key of 1..%d bytes on the first line",
-                 path, MAX_WRITE_KEY_BYTES);
+        snprintf(errbuf, errlen,
+                 "--write-key-file %s: expected a key of 1..%d bytes on the first line", path,
+                 MAX_WRITE_KEY_BYTES);
         return NULL;
     }
     char *key = strdup(buf);
@@ -224,8 +224,7 @@ int dlq_opts_parse(dlq_opts_t *o, int argc, char **argv, int64_t now_ms, FILE *o
             int64_t t;
             char terr[200];
             if (dlq_time_parse(a, now_ms, &t, terr, sizeof(terr)) != 0) {
-                snprintf(msg, sizeof(msg), "%s: %s", c == OPT_SINCE ? "--since" : "--until",
-                         terr);
+                snprintf(msg, sizeof(msg), "%s: %s", c == OPT_SINCE ? "--since" : "--until", terr);
                 return usage_error(err, msg);
             }
             if (c == OPT_SINCE)

@@ -82,8 +82,7 @@ static int on_collect(dlq_letter_t *l, void *arg)
     return c->o->limit > 0 && c->matched >= c->o->limit;
 }
 
-static int cmd_tail_or_stats(const dlq_opts_t *o, volatile sig_atomic_t *stop, FILE *out,
-                             FILE *err)
+static int cmd_tail_or_stats(const dlq_opts_t *o, volatile sig_atomic_t *stop, FILE *out, FILE *err)
 {
     dlq_source_opts_t so;
     print_ctx_t c = {.out = out, .limit = o->limit};
@@ -121,7 +120,7 @@ static const char *replay_tenant(const dlq_opts_t *o, const collect_ctx_t *c, FI
         const char *lt = c->letters[i].tenant;
         if (lt == NULL) {
             fprintf(err, "sluice-dlq: letter %d:%lld has no tenant header; pass --tenant\n",
-                     c->letters[i].partition, (long long)c->letters[i].offset);
+                    c->letters[i].partition, (long long)c->letters[i].offset);
             return NULL;
         }
         if (t == NULL) {

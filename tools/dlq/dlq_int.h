@@ -11,10 +11,10 @@
 #define DLQ_HTTP_MAX_BODY_BYTES (4u << 20)
 
 typedef struct {
-    long status;         /* 0 when the request did not complete */
-    char *body;          /* malloc'd, NUL-terminated (never NULL after dlq_http_do) */
+    long status; /* 0 when the request did not complete */
+    char *body;  /* malloc'd, NUL-terminated (never NULL after dlq_http_do) */
     size_t len;
-    char retry_after[32]; /* the Retry-After header's value, "" when absent */
+    char retry_after[32];        /* the Retry-After header's value, "" when absent */
     char error[CURL_ERROR_SIZE]; /* transport error text when status is 0 */
 } dlq_http_resp_t;
 

@@ -17,8 +17,8 @@ void dlq_letter_init(dlq_letter_t *l)
 
 void dlq_letter_dispose(dlq_letter_t *l)
 {
-    char **strs[] = {&l->code,    &l->stage,        &l->path,           &l->detail,
-                     &l->tenant,  &l->event_id,     &l->content_type,   &l->schema_subject,
+    char **strs[] = {&l->code,    &l->stage,           &l->path,         &l->detail,
+                     &l->tenant,  &l->event_id,        &l->content_type, &l->schema_subject,
                      &l->gateway, &l->received_at_text};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);
@@ -70,10 +70,10 @@ void dlq_letter_set_header(dlq_letter_t *l, const char *name, const void *value,
     if (name == NULL)
         return;
     if (strcmp(name, "dlq.retryable") == 0) {
-        l->retryable = value == NULL ? -1
-                       : len == 4 && memcmp(value, "true", 4) == 0   ? 1
-                       : len == 5 && memcmp(value, "false", 5) == 0  ? 0
-                                                                      : -1;
+        l->retryable = value == NULL                                ? -1
+                       : len == 4 && memcmp(value, "true", 4) == 0  ? 1
+                       : len == 5 && memcmp(value, "false", 5) == 0 ? 0
+                                                                    : -1;
         return;
     }
     if (strcmp(name, "dlq.truncated") == 0) {
@@ -220,13 +220,14 @@ json_t *dlq_letter_to_json(const dlq_letter_t *l)
     json_object_set_new(j, "stage", text_json(l->stage));
     json_object_set_new(j, "path", text_json(l->path));
     json_object_set_new(j, "detail", text_json(l->detail));
-    json_object_set_new(j, "retryable", l->retryable < 0 ? json_null()
-                                                          : json_boolean(l->retryable));
+    json_object_set_new(j, "retryable",
+                        l->retryable < 0 ? json_null() : json_boolean(l->retryable));
     json_object_set_new(j, "tenant", text_json(l->tenant));
     json_object_set_new(j, "event_id", text_json(l->event_id));
     /* received_at as the number it is; the raw text only when it is not one */
-    json_object_set_new(j, "received_at", l->received_at >= 0 ? json_integer(l->received_at)
-                                                               : text_json(l->received_at_text));
+    json_object_set_new(j, "received_at",
+                        l->received_at >= 0 ? json_integer(l->received_at)
+                                            : text_json(l->received_at_text));
     json_object_set_new(j, "content_type", text_json(l->content_type));
     json_object_set_new(j, "schema_subject", text_json(l->schema_subject));
     json_object_set_new(j, "schema_id", int_or_null(l->schema_id));

@@ -123,8 +123,8 @@ static void report(run_t *r, size_t i, dlq_result_t res, const char *code, const
     json_object_set_new(j, "path", str_or_null(path));
     json_object_set_new(j, "detail", str_or_null(s->detail));
     json_object_set_new(j, "subject", str_or_null(s->subject));
-    json_object_set_new(j, "schema_id", s->schema_id >= 0 ? json_integer(s->schema_id)
-                                                          : json_null());
+    json_object_set_new(j, "schema_id",
+                        s->schema_id >= 0 ? json_integer(s->schema_id) : json_null());
     json_dumpf(j, r->out, JSON_COMPACT);
     fputc('\n', r->out);
     fflush(r->out);
@@ -242,8 +242,8 @@ static int http_setup(run_t *r, char *errbuf, size_t errlen)
     const char *suffix = "/v1/batch";
     while (ulen > 0 && o->gateway_url[ulen - 1] == '/')
         ulen--;
-    if (ulen >= strlen(suffix) && strncmp(o->gateway_url + ulen - strlen(suffix), suffix,
-                                          strlen(suffix)) == 0)
+    if (ulen >= strlen(suffix) &&
+        strncmp(o->gateway_url + ulen - strlen(suffix), suffix, strlen(suffix)) == 0)
         suffix = "";
     if (ulen + strlen(suffix) >= sizeof(r->url)) {
         snprintf(errbuf, errlen, "--gateway URL too long");
@@ -273,8 +273,8 @@ static int http_setup(run_t *r, char *errbuf, size_t errlen)
     return 0;
 }
 
-int dlq_replay_run(const dlq_replay_opts_t *o, dlq_validator_t *v, dlq_letter_t *letters,
-                   size_t n, FILE *out, dlq_replay_summary_t *sum, char *errbuf, size_t errlen)
+int dlq_replay_run(const dlq_replay_opts_t *o, dlq_validator_t *v, dlq_letter_t *letters, size_t n,
+                   FILE *out, dlq_replay_summary_t *sum, char *errbuf, size_t errlen)
 {
     run_t r = {.o = o, .letters = letters, .out = out, .sum = sum};
     size_t *batch = NULL;

@@ -12,9 +12,9 @@
 #include "dlq.h"
 
 typedef struct {
-    int64_t lo, hi;  /* watermarks at start */
-    int64_t start;   /* first offset to read */
-    int64_t next;    /* next offset expected (for --group commits) */
+    int64_t lo, hi; /* watermarks at start */
+    int64_t start;  /* first offset to read */
+    int64_t next;   /* next offset expected (for --group commits) */
     int is_done;
 } part_t;
 
@@ -43,14 +43,10 @@ static rd_kafka_t *consumer_new(const dlq_source_opts_t *o, char *errbuf, size_t
      * never-committed one, so no group state is touched. */
     snprintf(group, sizeof(group), "sluice-dlq-%d", (int)getpid());
     const char *kv[][2] = {
-        {"bootstrap.servers", o->brokers},
-        {"group.id", o->group != NULL ? o->group : group},
-        {"client.id", "sluice-dlq"},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "true"},
-        {"auto.offset.reset", "earliest"},
-        {"log_level", "3"},
+        {"bootstrap.servers", o->brokers},     {"group.id", o->group != NULL ? o->group : group},
+        {"client.id", "sluice-dlq"},           {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"}, {"enable.partition.eof", "true"},
+        {"auto.offset.reset", "earliest"},     {"log_level", "3"},
     };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (set_conf(conf, kv[i][0], kv[i][1], errbuf, errlen) != 0)
@@ -114,8 +110,8 @@ static void letter_from(dlq_letter_t *l, const rd_kafka_message_t *rkm)
         const char *name;
         const void *val;
         size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
-                           RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              i++)
             dlq_letter_set_header(l, name, val, size);
     }
@@ -163,8 +159,8 @@ static int plan_starts(rd_kafka_t *rk, const dlq_source_opts_t *o, part_t *parts
 {
     const int64_t since = o->filter != NULL ? o->filter->since_ms : INT64_MIN;
     for (int p = 0; p < np; p++) {
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-            rk, o->topic, p, &parts[p].lo, &parts[p].hi, o->timeout_ms);
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, o->topic, p, &parts[p].lo,
+                                                                   &parts[p].hi, o->timeout_ms);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             snprintf(errbuf, errlen, "offsets of %s [%d]: %s", o->topic, p, rd_kafka_err2str(err));
             return -1;
@@ -212,8 +208,7 @@ static int plan_starts(rd_kafka_t *rk, const dlq_source_opts_t *o, part_t *parts
         probe_last(rk, o->topic, parts, probe, np, last_ts, o->timeout_ms);
         for (int p = 0; p < np; p++)
             if (probe[p])
-                parts[p].start = last_ts[p] >= 0 && last_ts[p] < since ? parts[p].hi
-                                                                        : parts[p].lo;
+                parts[p].start = last_ts[p] >= 0 && last_ts[p] < since ? parts[p].hi : parts[p].lo;
     }
     free(probe);
     free(last_ts);
@@ -283,8 +278,7 @@ int dlq_source_run(const dlq_source_opts_t *o, dlq_on_letter_fn fn, void *arg, c
         int p = rkm->partition;
         if (p < 0 || p >= np) {
             if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR && rd_kafka_fatal_error(rk, NULL, 0)) {
-                snprintf(errbuf, errlen, "consume %s: %s", o->topic,
-                         rd_kafka_message_errstr(rkm));
+                snprintf(errbuf, errlen, "consume %s: %s", o->topic, rd_kafka_message_errstr(rkm));
                 rd_kafka_message_destroy(rkm);
                 goto Fail;
             }

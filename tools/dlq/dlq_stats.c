@@ -85,10 +85,9 @@ json_t *dlq_stats_json(const dlq_stats_t *st)
 {
     return json_pack("{s:I, s:o, s:o, s:O, s:O, s:O}", "total", (json_int_t)st->total,
                      "first_timestamp",
-                     st->first_ms >= 0 ? json_integer(st->first_ms) : json_null(),
-                     "last_timestamp", st->last_ms >= 0 ? json_integer(st->last_ms) : json_null(),
-                     "by_code", st->by_code, "by_tenant", st->by_tenant, "by_code_tenant",
-                     st->by_code_tenant);
+                     st->first_ms >= 0 ? json_integer(st->first_ms) : json_null(), "last_timestamp",
+                     st->last_ms >= 0 ? json_integer(st->last_ms) : json_null(), "by_code",
+                     st->by_code, "by_tenant", st->by_tenant, "by_code_tenant", st->by_code_tenant);
 }
 
 typedef struct {

@@ -58,8 +58,7 @@ static int parse_rfc3339(const char *s, int64_t *out_ms)
 {
     const char *p = s;
     int y, mo, d, h, mi, sec, frac_ms = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
         return -1;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -1;

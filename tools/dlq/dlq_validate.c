@@ -14,8 +14,8 @@
 
 typedef struct {
     char subject[MAX_SUBJECT_BYTES + 1];
-    long version; /* 0: latest */
-    schema_t *schema; /* NULL: see kind/code/detail */
+    long version;            /* 0: latest */
+    schema_t *schema;        /* NULL: see kind/code/detail */
     dlq_verdict_kind_t kind; /* for a NULL schema: INVALID (not found) or UNCHECKED */
     char code[48];
     char detail[200];
@@ -90,8 +90,7 @@ static void fetch_schema(dlq_validator_t *v, cached_t *c)
         snprintf(ver, sizeof(ver), "%ld", c->version);
     else
         snprintf(ver, sizeof(ver), "latest");
-    snprintf(url, sizeof(url), "%s/subjects/%s/versions/%s", v->base, esc != NULL ? esc : "",
-             ver);
+    snprintf(url, sizeof(url), "%s/subjects/%s/versions/%s", v->base, esc != NULL ? esc : "", ver);
     curl_free(esc);
     c->kind = DLQ_UNCHECKED;
     if (dlq_http_do(v->curl, url, NULL, NULL, 0, v->timeout_ms, &r) != 0) {
@@ -220,8 +219,8 @@ void dlq_validate(dlq_validator_t *v, const dlq_letter_t *l, dlq_verdict_t *out)
     if (buf == NULL)
         abort();
     schema_error_t e;
-    ssize_t n = schema_encode_json(c->schema, (const char *)l->value, l->value_len, &skip, buf,
-                                   cap, &e);
+    ssize_t n =
+        schema_encode_json(c->schema, (const char *)l->value, l->value_len, &skip, buf, cap, &e);
     out->schema_id = (int32_t)schema_id(c->schema);
     if (n < 0)
         set_verdict(out, DLQ_INVALID, sl_err_code(e.code), e.path, e.detail);

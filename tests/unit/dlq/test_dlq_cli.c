@@ -57,12 +57,11 @@ static void test_tail_defaults_and_filters(void **state)
     assert_int_equal(o.is_follow, 0);
     dlq_opts_dispose(&o);
 
-    assert_int_equal(parse_args(&o, ARGS("tail", "--brokers", "k:9", "--topic", "dl", "--code",
-                                         "a", "--code", "b", "--tenant", "t", "--since", "-15m",
+    assert_int_equal(parse_args(&o, ARGS("tail", "--brokers", "k:9", "--topic", "dl", "--code", "a",
+                                         "--code", "b", "--tenant", "t", "--since", "-15m",
                                          "--until", "2025-11-25T10:00:00Z", "--follow",
                                          "--from-beginning", "--limit", "5", "--group", "ops",
-                                         "--set", "kafka.security.protocol=ssl", "--timeout",
-                                         "3")),
+                                         "--set", "kafka.security.protocol=ssl", "--timeout", "3")),
                      0);
     assert_string_equal(o.brokers, "k:9");
     assert_string_equal(o.topic, "dl");

@@ -45,8 +45,8 @@ static void test_codes_and_tenants(void **state)
     letter(&c, "bad_uuid", "acme", 1);
     letter(&none, NULL, NULL, 1);
     assert_true(dlq_filter_match(&f, &a));
-    assert_false(dlq_filter_match(&f, &b)); /* tenant */
-    assert_false(dlq_filter_match(&f, &c)); /* code */
+    assert_false(dlq_filter_match(&f, &b));    /* tenant */
+    assert_false(dlq_filter_match(&f, &c));    /* code */
     assert_false(dlq_filter_match(&f, &none)); /* no header: not a match for a filter on it */
     dlq_letter_dispose(&a);
     dlq_letter_dispose(&b);

@@ -120,7 +120,10 @@ static void test_hostile_headers(void **state)
     dlq_letter_t l;
     dlq_letter_init(&l);
     /* not UTF-8: replaced, the record still prints */
-    dlq_letter_set_header(&l, "tenant", "a\xff" "b", 3);
+    dlq_letter_set_header(&l, "tenant",
+                          "a\xff"
+                          "b",
+                          3);
     /* a NUL inside a header value ends the text there */
     dlq_letter_set_header(&l, "dlq.path", "x\0y", 3);
     /* oversized: cut to the bound */
@@ -131,10 +134,10 @@ static void test_hostile_headers(void **state)
     dlq_letter_set_header(&l, "event_id", NULL, 0);
     dlq_letter_set_header(&l, NULL, "v", 1);
     json_t *j = dlq_letter_to_json(&l);
-    assert_string_equal(json_string_value(json_object_get(j, "tenant")), "a\xef\xbf\xbd" "b");
+    assert_string_equal(json_string_value(json_object_get(j, "tenant")), "a\xef\xbf\xbd"
+                                                                         "b");
     assert_string_equal(json_string_value(json_object_get(j, "path")), "x");
-    assert_int_equal(strlen(json_string_value(json_object_get(j, "detail"))),
-                     DLQ_MAX_HEADER_BYTES);
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "detail"))), DLQ_MAX_HEADER_BYTES);
     assert_true(json_is_null(json_object_get(j, "event_id")));
     json_decref(j);
     dlq_letter_dispose(&l);
@@ -149,8 +152,13 @@ static void test_utf8_and_base64(void **state)
     assert_false(dlq_utf8_is_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_false(dlq_utf8_is_valid((const uint8_t *)"\xe2\x82", 2));         /* cut */
     assert_true(dlq_utf8_is_valid((const uint8_t *)"", 0));
-    const char *cases[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
-                              {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    const char *cases[][2] = {{"", ""},
+                              {"f", "Zg=="},
+                              {"fo", "Zm8="},
+                              {"foo", "Zm9v"},
+                              {"foob", "Zm9vYg=="},
+                              {"fooba", "Zm9vYmE="},
+                              {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *b = dlq_base64((const uint8_t *)cases[i][0], strlen(cases[i][0]));
         assert_string_equal(b, cases[i][1]);

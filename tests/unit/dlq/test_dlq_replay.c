@@ -20,12 +20,11 @@ static void test_outcomes(void **state)
     (void)state;
     dlq_gw_outcome_t outs[4];
     char err[160] = "";
-    const char *body =
-        "{\"accepted\":1,\"duplicate\":1,\"invalid\":1,\"retry\":1,\"events\":["
-        "{\"i\":0,\"event_id\":\"a\",\"status\":\"duplicate\"},"
-        "{\"i\":2,\"event_id\":\"c\",\"status\":\"invalid\",\"code\":\"bad_type\","
-        "\"path\":\"properties.x\",\"detail\":\"expected int\"},"
-        "{\"i\":3,\"event_id\":\"d\",\"status\":\"retry\",\"code\":\"in_flight\"}]}";
+    const char *body = "{\"accepted\":1,\"duplicate\":1,\"invalid\":1,\"retry\":1,\"events\":["
+                       "{\"i\":0,\"event_id\":\"a\",\"status\":\"duplicate\"},"
+                       "{\"i\":2,\"event_id\":\"c\",\"status\":\"invalid\",\"code\":\"bad_type\","
+                       "\"path\":\"properties.x\",\"detail\":\"expected int\"},"
+                       "{\"i\":3,\"event_id\":\"d\",\"status\":\"retry\",\"code\":\"in_flight\"}]}";
     assert_int_equal(parse(body, 4, outs, err), 0);
     assert_string_equal(outs[0].status, "duplicate");
     assert_string_equal(outs[1].status, ""); /* not listed: accepted */

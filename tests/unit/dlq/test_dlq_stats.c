@@ -35,12 +35,12 @@ static void test_counts(void **state)
     add(st, NULL, NULL, 250);
     json_t *j = dlq_stats_json(st);
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(
-        s, "{\"by_code\":{\"(none)\":1,\"bad_type\":1,\"missing_field\":3},"
-           "\"by_code_tenant\":{\"(none)\":{\"(none)\":1},\"bad_type\":{\"acme\":1},"
-           "\"missing_field\":{\"acme\":2,\"globex\":1}},"
-           "\"by_tenant\":{\"(none)\":1,\"acme\":3,\"globex\":1},"
-           "\"first_timestamp\":100,\"last_timestamp\":300,\"total\":5}");
+    assert_string_equal(s,
+                        "{\"by_code\":{\"(none)\":1,\"bad_type\":1,\"missing_field\":3},"
+                        "\"by_code_tenant\":{\"(none)\":{\"(none)\":1},\"bad_type\":{\"acme\":1},"
+                        "\"missing_field\":{\"acme\":2,\"globex\":1}},"
+                        "\"by_tenant\":{\"(none)\":1,\"acme\":3,\"globex\":1},"
+                        "\"first_timestamp\":100,\"last_timestamp\":300,\"total\":5}");
     free(s);
     json_decref(j);
 

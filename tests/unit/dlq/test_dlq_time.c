@@ -62,7 +62,7 @@ static void test_rfc3339(void **state)
     refused("2025-13-01T00:00:00Z");
     refused("2025-11-31T00:00:00Z");
     refused("2025-11-25T24:00:00Z");
-    refused("2025-11-25T10:00:00");  /* no offset: ambiguous */
+    refused("2025-11-25T10:00:00");   /* no offset: ambiguous */
     refused("2025-11-25T10:00:00.Z"); /* empty fraction */
     refused("2025-11-25T10:00:00Zjunk");
     refused("2025-11-25");
