@@ -12,7 +12,9 @@ src=$1 build=$2
 dlq=$build/tools/dlq/sluice-dlq
 . "$src/scripts/stack-lib.sh"
 work=$(mktemp -d /tmp/sluice-e2e-dlq-XXXXXX)
+follow_pid=
 cleanup() {
+    [ -z "$follow_pid" ] || kill "$follow_pid" 2>/dev/null || true
     stack_stop >/dev/null 2>&1 || true
     if [ -n "${DLQ_E2E_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -121,6 +123,14 @@ printf '%s\n' "$event" |
 stack_poll 20 "'$dlq' tail ${common[*]} --code schema_not_found | grep -q '$id_new'" ||
     fail "injected letter never appeared"
 
+# --limit, and --group: a second run of the same group starts where the first committed
+run_dlq limit 0 tail "${common[@]}" --limit 1
+expect_jq "$work/limit.out" 'length == 1' "--limit 1"
+run_dlq group1 0 stats "${common[@]}" --json --group "ops-$$"
+expect_jq "$work/group1.out" '.[0].total == 2' "first --group run sees both letters"
+run_dlq group2 0 stats "${common[@]}" --json --group "ops-$$"
+expect_jq "$work/group2.out" '.[0].total == 0' "second --group run starts after the commit"
+
 run_dlq dry_missing 0 replay "${common[@]}" --dry-run --registry "$STACK_REGISTRY"
 expect_jq "$work/dry_missing.out" 'length == 2 and (.[0] | .result == "invalid" and
     .code == "schema_not_found" and .subject == "signup") and .[1].summary.letters == 1' \
@@ -162,7 +172,26 @@ run_dlq replay2 0 "${replay[@]}"
 expect_jq "$work/replay2.out" '(.[0] | .result == "duplicate" and .event_id == "'"$id_new"'") and
     .[1].summary.duplicate == 1' "second replay must report duplicate"
 
-# 7. failures: a wrong write key fails every event (exit 1); usage errors exit 2
+# 7. tail --follow prints a letter written after it started, and stops cleanly on SIGINT
+"$dlq" tail "${common[@]}" --follow --code follow_me >"$work/follow.out" 2>"$work/follow.err" &
+follow_pid=$!
+id_f=$(cat /proc/sys/kernel/random/uuid)
+# the follower starts at the end: produce only once it is reading (its consumer is up)
+stack_poll 20 "ss -Htnp | grep -q 'pid=$follow_pid,'" || fail "follower never connected"
+for _ in 1 2 3; do
+    printf '{"event_id":"%s"}\n' "$id_f" |
+        kcat -P -b "$brokers" -t events.dlq -H dlq.code=follow_me -H tenant=dev 2>>"$work/kcat.err"
+    stack_poll 5 "grep -q '$id_f' '$work/follow.out'" && break
+done
+grep -q "$id_f" "$work/follow.out" || fail "tail --follow did not print the new letter"
+kill -INT "$follow_pid"
+rc=0
+wait "$follow_pid" || rc=$?
+follow_pid=
+[ "$rc" -eq 0 ] || fail "tail --follow exited $rc on SIGINT: $(cat "$work/follow.err")"
+expect_jq "$work/follow.out" 'length >= 1 and all(.code == "follow_me")' "tail --follow output"
+
+# 8. failures: a wrong write key fails every event (exit 1); usage errors exit 2
 echo "sk_wrong" >"$work/badkey"
 run_dlq replay_badkey 1 replay "${common[@]}" --registry "$STACK_REGISTRY" \
     --gateway "$gateway" --write-key-file "$work/badkey" --cacert "$cacert"
