@@ -40,20 +40,36 @@ typedef struct {
 
 /* ---- errors (cold) ---- */
 
-/* Drops a UTF-8 sequence cut by truncation at the end of p[0..len), so paths stay valid UTF-8
- * inside the JSON responses and Kafka headers they end up in. */
-static void utf8_trim(char *p, size_t len)
+/* Paths hold member names as written in the event (valid JSON string content, escapes kept), so
+ * the gateway can put them in a JSON string as they are. Truncation must keep that true: cut
+ * before an escape (a surrogate pair counts as one) or a UTF-8 sequence that would be split. */
+static void path_trim(char *p, size_t len)
 {
-    size_t i = len, lead;
-    unsigned need;
-    while (i > 0 && ((unsigned char)p[i - 1] & 0xC0) == 0x80 && len - i < 3)
-        i--;
-    if (i == 0 || (unsigned char)p[i - 1] < 0xC0)
-        return;
-    lead = i - 1;
-    need = (unsigned char)p[lead] >= 0xF0 ? 4 : (unsigned char)p[lead] >= 0xE0 ? 3 : 2;
-    if (len - lead < need)
-        p[lead] = '\0';
+    size_t i = 0;
+    while (i < len) {
+        unsigned char ch = (unsigned char)p[i];
+        size_t n = 1;
+        if (ch == '\\') {
+            n = 2;
+            if (i + 1 < len && p[i + 1] == 'u') {
+                n = 6;
+                /* \uD800-\uDBFF: the low half follows */
+                char c3 = i + 3 < len ? (char)(p[i + 3] | 0x20) : 0;
+                if ((p[i + 2] | 0x20) == 'd' && (c3 == '8' || c3 == '9' || c3 == 'a' || c3 == 'b'))
+                    n = 12;
+            }
+        } else if (ch >= 0xF0) {
+            n = 4;
+        } else if (ch >= 0xE0) {
+            n = 3;
+        } else if (ch >= 0xC0) {
+            n = 2;
+        }
+        if (i + n > len)
+            break;
+        i += n;
+    }
+    p[i] = '\0';
 }
 
 static void build_path(enc_t *c, unsigned lvl)
@@ -77,7 +93,7 @@ static void build_path(enc_t *c, unsigned lvl)
     if (off >= cap)
         off = cap - 1;
     p[off] = '\0';
-    utf8_trim(p, off);
+    path_trim(p, off);
 }
 
 __attribute__((format(printf, 4, 5))) static int fail(enc_t *c, sl_err_t code, unsigned lvl,
@@ -235,8 +251,8 @@ static int enc_integer(enc_t *c, const snode_t *n, sl_json_tok_t t, unsigned lvl
         return bad_type(c, n, t, lvl);
     rc = sl_json_to_i64(c->j.str, c->j.str_len, &v);
     if (rc == -1)
-        return fail(c, SL_ERR_BAD_TYPE, lvl, "expected %s, got a number with a fraction or exponent",
-                    n->desc);
+        return fail(c, SL_ERR_BAD_TYPE, lvl,
+                    "expected %s, got a number with a fraction or exponent", n->desc);
     if (rc != 0 || (n->type == SN_INT && (v < INT32_MIN || v > INT32_MAX)))
         return fail(c, SL_ERR_OUT_OF_RANGE, lvl, "outside the range of %s", n->desc);
     if (n->logical == LT_TIME_MILLIS && (v < 0 || v >= 86400000))
@@ -440,8 +456,9 @@ static int decimal_parse(const char *s, size_t len, unsigned precision, unsigned
     /* digit sequence = integer digits then fraction digits; find the first and last non-zero */
     ndig = (long)(int_end - int_start + frac_end - frac_start);
     for (long d = 0; d < ndig; d++) {
-        size_t at = (size_t)d < int_end - int_start ? int_start + (size_t)d
-                                                    : frac_start + ((size_t)d - (int_end - int_start));
+        size_t at = (size_t)d < int_end - int_start
+                        ? int_start + (size_t)d
+                        : frac_start + ((size_t)d - (int_end - int_start));
         if (s[at] != '0') {
             if (first < 0)
                 first = d;
@@ -459,8 +476,9 @@ static int decimal_parse(const char *s, size_t len, unsigned precision, unsigned
     if (last - first + 1 + q > (long)precision)
         return -3;
     for (long d = first; d <= last; d++) {
-        size_t at = (size_t)d < int_end - int_start ? int_start + (size_t)d
-                                                    : frac_start + ((size_t)d - (int_end - int_start));
+        size_t at = (size_t)d < int_end - int_start
+                        ? int_start + (size_t)d
+                        : frac_start + ((size_t)d - (int_end - int_start));
         v = v * 10 + (unsigned)(s[at] - '0');
     }
     for (; k < q; k++)
@@ -499,8 +517,8 @@ static int enc_decimal(enc_t *c, const snode_t *n, sl_json_tok_t t, unsigned lvl
     if (rc == -3)
         return fail(c, SL_ERR_OUT_OF_RANGE, lvl, "more than %u digits", n->precision);
     if (n->type == SN_BYTES) {
-        while (k < 15 && ((be[k] == 0x00 && !(be[k + 1] & 0x80)) ||
-                          (be[k] == 0xFF && (be[k + 1] & 0x80))))
+        while (k < 15 &&
+               ((be[k] == 0x00 && !(be[k + 1] & 0x80)) || (be[k] == 0xFF && (be[k + 1] & 0x80))))
             k++;
         if (ensure(c, 1 + 16 - k, lvl))
             return -1;
@@ -658,7 +676,8 @@ static void keyset_dispose(keyset_t *ks)
 {
     if (ks->keys != ks->local)
         free(ks->keys);
-    free(ks->tab);
+    if (ks->tab)
+        free(ks->tab);
 }
 
 /* Returns 0 if added, 1 if the key was already there, -1 out of memory. */
@@ -830,7 +849,8 @@ static int enc_record(enc_t *c, const snode_t *n, unsigned lvl)
         }
         if (__builtin_expect(c->j.str_has_escapes, 0))
             fi = find_escaped(&n->names, key, klen);
-        else if (guess < nf && f[guess].name_len == klen && memcmp(f[guess].name, key, klen) == 0)
+        else if (guess < nf && f[guess].name_len == klen &&
+                 schema_name_eq(f[guess].name, key, klen))
             fi = (int)guess;
         else
             fi = schema_name_find(&n->names, key, klen);
@@ -931,7 +951,8 @@ static int enc_record(enc_t *c, const snode_t *n, unsigned lvl)
     }
     rc = 0;
 Done:
-    free(heap);
+    if (heap)
+        free(heap);
     if (slot != local)
         free(slot);
     return rc;
@@ -1049,8 +1070,7 @@ static int enc_value(enc_t *c, const snode_t *n, sl_json_tok_t t, unsigned lvl)
 }
 
 ssize_t schema_encode_json(const schema_t *s, const char *json, size_t len,
-                           const schema_skip_t *skip, uint8_t *out, size_t cap,
-                           schema_error_t *e)
+                           const schema_skip_t *skip, uint8_t *out, size_t cap, schema_error_t *e)
 {
     enc_t c;
     sl_json_tok_t t;

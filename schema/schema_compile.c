@@ -13,9 +13,9 @@
 
 #include "schema_int.h"
 
-#define COMPILE_MAX_DEPTH 64          /* schema nesting (types inside types) */
-#define MAX_FIXED_BYTES (1u << 20)    /* bounds what one fixed value may make us write */
-#define MAX_DECIMAL_PRECISION 38      /* the unscaled value fits in 128 bits */
+#define COMPILE_MAX_DEPTH 64       /* schema nesting (types inside types) */
+#define MAX_FIXED_BYTES (1u << 20) /* bounds what one fixed value may make us write */
+#define MAX_DECIMAL_PRECISION 38   /* the unscaled value fits in 128 bits */
 
 typedef struct {
     avro_schema_t a;
@@ -37,7 +37,7 @@ typedef struct {
     size_t len, cap;
 } bbuf_t;
 
-static int cc_fail(cc_t *cc, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int cc_fail(cc_t *cc, const char *fmt, ...)
 {
     va_list ap;
     if (cc->errbuf && cc->errlen) {
@@ -156,9 +156,10 @@ static const char *get_enum_symbol(void *a, int i)
 static const char *type_name(const snode_t *n)
 {
     static const char *const names[] = {
-        [SN_NULL] = "null",   [SN_BOOLEAN] = "boolean", [SN_INT] = "int",     [SN_LONG] = "long",
-        [SN_FLOAT] = "float", [SN_DOUBLE] = "double",   [SN_BYTES] = "bytes", [SN_STRING] = "string",
-        [SN_FIXED] = "fixed", [SN_ENUM] = "enum",       [SN_ARRAY] = "array", [SN_MAP] = "map",
+        [SN_NULL] = "null",     [SN_BOOLEAN] = "boolean", [SN_INT] = "int",
+        [SN_LONG] = "long",     [SN_FLOAT] = "float",     [SN_DOUBLE] = "double",
+        [SN_BYTES] = "bytes",   [SN_STRING] = "string",   [SN_FIXED] = "fixed",
+        [SN_ENUM] = "enum",     [SN_ARRAY] = "array",     [SN_MAP] = "map",
         [SN_RECORD] = "record", [SN_UNION] = "union",
     };
     if (n->logical == LT_DECIMAL)
@@ -240,8 +241,7 @@ static int bb_latin1(cc_t *cc, bbuf_t *b, json_t *d, int64_t want, const char *f
         } else if ((s[i] & 0xE0) == 0xC0 && i + 1 < len) {
             unsigned cp = ((s[i] & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
             if (cp > 0xFF)
-                return cc_fail(cc, "field \"%s\": bytes default has a code point above 255",
-                               field);
+                return cc_fail(cc, "field \"%s\": bytes default has a code point above 255", field);
             byte = (uint8_t)cp;
             i += 2;
         } else {
@@ -251,8 +251,7 @@ static int bb_latin1(cc_t *cc, bbuf_t *b, json_t *d, int64_t want, const char *f
             return -1;
     }
     if (want >= 0 && (int64_t)(b->len - start) != want)
-        return cc_fail(cc, "field \"%s\": fixed default is not %lld bytes", field,
-                       (long long)want);
+        return cc_fail(cc, "field \"%s\": fixed default is not %lld bytes", field, (long long)want);
     return 0;
 }
 
@@ -437,6 +436,8 @@ static long compile_record(cc_t *cc, avro_schema_t a, json_t *attrs, long idx)
         } else {
             continue;
         }
+        if (!b.p && !(b.p = malloc(1))) /* a null default is zero bytes; memcpy wants a pointer */
+            return cc_fail(cc, "out of memory");
         f = &s->fields[first + i];
         f->has_absent = 1;
         f->absent = b.p;
@@ -709,8 +710,7 @@ schema_t *schema_compile_avro(const char *json, size_t len, uint32_t id, char *e
         goto Fail;
     }
     if (!is_avro_record(s->avro)) {
-        cc_fail(&cc, "the top-level type must be a record, not %s",
-                avro_schema_type_name(s->avro));
+        cc_fail(&cc, "the top-level type must be a record, not %s", avro_schema_type_name(s->avro));
         goto Fail;
     }
     root = json_loadb(json, len, 0, &jerr);

@@ -51,12 +51,12 @@ typedef struct {
 #define SCHEMA_MAX_FIELDS 65535 /* per record / enum: slots are 16-bit */
 
 typedef struct {
-    uint8_t type;    /* snode_type_t */
-    uint8_t logical; /* slogical_t */
+    uint8_t type;             /* snode_type_t */
+    uint8_t logical;          /* slogical_t */
     uint8_t precision, scale; /* LT_DECIMAL */
-    uint32_t child;  /* SN_ARRAY items / SN_MAP values: node index */
-    uint32_t count;  /* fields (record), branches (union), symbols (enum), size (fixed) */
-    uint32_t first;  /* first field (record) or branch (union) in schema_t's arrays */
+    uint32_t child;           /* SN_ARRAY items / SN_MAP values: node index */
+    uint32_t count;           /* fields (record), branches (union), symbols (enum), size (fixed) */
+    uint32_t first;           /* first field (record) or branch (union) in schema_t's arrays */
     /* SN_UNION: the branch taken for each JSON kind, -1 if none; br_number -2 means several
      * numeric branches: the value decides (first that fits) */
     int16_t br_null, br_bool, br_string, br_object, br_array, br_number;
@@ -97,6 +97,42 @@ static inline uint32_t schema_name_hash(const char *k, size_t len)
     return h ^ (h >> 15);
 }
 
+/* Equality of two short byte strings of the same length n, without a libc call: member names
+ * are mostly under 16 bytes, where memcmp's call costs more than the compare. */
+static inline int schema_name_eq(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y, u, v;
+    if (n >= 8) {
+        while (n > 8) {
+            memcpy(&x, a, 8);
+            memcpy(&y, b, 8);
+            if (x != y)
+                return 0;
+            a += 8;
+            b += 8;
+            n -= 8;
+        }
+        /* the last 8 bytes, overlapping what was compared */
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t p, q, r, t;
+        memcpy(&p, a, 4);
+        memcpy(&q, b, 4);
+        memcpy(&r, a + n - 4, 4);
+        memcpy(&t, b + n - 4, 4);
+        return p == q && r == t;
+    }
+    u = v = 0;
+    for (size_t i = 0; i < n; i++) {
+        u = u << 8 | (uint8_t)a[i];
+        v = v << 8 | (uint8_t)b[i];
+    }
+    return u == v;
+}
+
 /* Index of the name k[0..len) in t, or -1. */
 static inline int schema_name_find(const sname_tab_t *t, const char *k, size_t len)
 {
@@ -105,7 +141,7 @@ static inline int schema_name_find(const sname_tab_t *t, const char *k, size_t l
         unsigned slot = t->slots[h];
         if (slot == 0)
             return -1;
-        if (t->lens[slot - 1] == len && memcmp(t->names[slot - 1], k, len) == 0)
+        if (t->lens[slot - 1] == len && schema_name_eq(t->names[slot - 1], k, len))
             return (int)slot - 1;
         h = (h + 1) & t->mask;
     }

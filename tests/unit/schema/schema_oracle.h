@@ -27,15 +27,18 @@ static const char oracle_all_types_schema[] =
     "{\"name\":\"b\",\"type\":\"boolean\",\"default\":false},"
     "{\"name\":\"s\",\"type\":\"string\",\"default\":\"\"},"
     "{\"name\":\"by\",\"type\":\"bytes\",\"default\":\"\\u00ff\\u0001\"},"
-    "{\"name\":\"fx\",\"type\":{\"type\":\"fixed\",\"name\":\"F4\",\"size\":4},\"default\":\"abcd\"},"
+    "{\"name\":\"fx\",\"type\":{\"type\":\"fixed\",\"name\":\"F4\",\"size\":4},\"default\":"
+    "\"abcd\"},"
     "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"RED\",\"GREEN\","
     "\"BLUE\"]},\"default\":\"GREEN\"},"
     "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":\"long\"},\"default\":[]},"
     "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":[\"null\",\"string\"]},\"default\":{}},"
     "{\"name\":\"o\",\"type\":[\"null\",\"string\"]},"
-    "{\"name\":\"u\",\"type\":[\"int\",\"long\",\"double\",\"string\",\"boolean\",{\"type\":\"array\","
+    "{\"name\":\"u\",\"type\":[\"int\",\"long\",\"double\",\"string\",\"boolean\",{\"type\":"
+    "\"array\","
     "\"items\":\"int\"},{\"type\":\"map\",\"values\":\"int\"}],\"default\":0},"
-    "{\"name\":\"ts\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"default\":0},"
+    "{\"name\":\"ts\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},"
+    "\"default\":0},"
     "{\"name\":\"dt\",\"type\":{\"type\":\"int\",\"logicalType\":\"date\"},\"default\":0},"
     "{\"name\":\"tm\",\"type\":{\"type\":\"int\",\"logicalType\":\"time-millis\"},\"default\":0},"
     "{\"name\":\"tu\",\"type\":{\"type\":\"long\",\"logicalType\":\"time-micros\"},\"default\":0},"
@@ -53,14 +56,14 @@ static const char oracle_all_types_schema[] =
     "]}";
 
 typedef struct {
-    json_t *schema;  /* the schema text, parsed */
+    json_t *schema;    /* the schema text, parsed */
     json_t *named[64]; /* definitions of named types, found by (last part of) their name */
     size_t nnamed;
     char *msg;
     size_t msglen;
 } oracle_t;
 
-static int oracle_fail(oracle_t *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int oracle_fail(oracle_t *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -353,7 +356,8 @@ static int oracle_value(oracle_t *o, avro_value_t *v, json_t *t, json_t *jv, int
             if (n - 1 != 36 || p[8] != '-' || p[13] != '-' || p[18] != '-' || p[23] != '-')
                 return oracle_fail(o, "uuid accepted: not 8-4-4-4-12");
             for (int i = 0; i < 36; i++)
-                if (i != 8 && i != 13 && i != 18 && i != 23 && !strchr("0123456789abcdefABCDEF", p[i]))
+                if (i != 8 && i != 13 && i != 18 && i != 23 &&
+                    !strchr("0123456789abcdefABCDEF", p[i]))
                     return oracle_fail(o, "uuid accepted: not hex");
         }
         return 0;
@@ -386,8 +390,9 @@ static int oracle_value(oracle_t *o, avro_value_t *v, json_t *t, json_t *jv, int
         } else {
             wn = oracle_b64(json_string_value(jv), json_string_length(jv), want);
         }
-        rc = wn >= 0 && (size_t)wn == n && memcmp(want, p, n) == 0 ? 0
-                                                                    : oracle_fail(o, "%s differ", ty);
+        rc = wn >= 0 && (size_t)wn == n && memcmp(want, p, n) == 0
+                 ? 0
+                 : oracle_fail(o, "%s differ", ty);
         free(want);
         return rc;
     }
@@ -441,8 +446,8 @@ static int oracle_value(oracle_t *o, avro_value_t *v, json_t *t, json_t *jv, int
 /* Decodes framed Avro out[0..n) with avro_schema and compares it with jansson's parse of the
  * event. Returns 0, or -1 with a message in msg. */
 static int oracle_check(const char *schema_text, avro_schema_t avro_schema, uint32_t id,
-                        const unsigned char *out, size_t n, json_t *event,
-                        const char *const *skip, size_t nskip, char *msg, size_t msglen)
+                        const unsigned char *out, size_t n, json_t *event, const char *const *skip,
+                        size_t nskip, char *msg, size_t msglen)
 {
     oracle_t o = {0};
     json_error_t jerr;

@@ -29,8 +29,9 @@ static schema_t *compile(const char *json)
 static schema_t *one(const char *type)
 {
     char buf[2048];
-    snprintf(buf, sizeof(buf), "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"v\","
-                               "\"type\":%s}]}",
+    snprintf(buf, sizeof(buf),
+             "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"v\","
+             "\"type\":%s}]}",
              type);
     return compile(buf);
 }
@@ -199,7 +200,7 @@ static void test_string(void **state)
         expect_enc(s, buf, exp, sizeof(exp));
     }
     expect_err(s, "{\"v\":\"\xff\"}", SL_ERR_BAD_UTF8, "v", "UTF-8");
-    expect_err(s, "{\"v\":\"\xc0\xaf\"}", SL_ERR_BAD_UTF8, "v", NULL);   /* overlong */
+    expect_err(s, "{\"v\":\"\xc0\xaf\"}", SL_ERR_BAD_UTF8, "v", NULL);     /* overlong */
     expect_err(s, "{\"v\":\"\xed\xa0\x80\"}", SL_ERR_BAD_UTF8, "v", NULL); /* surrogate */
     expect_err(s, "{\"v\":\"\\ud800\"}", SL_ERR_BAD_UTF8, "v", "surrogate");
     expect_err(s, "{\"v\":\"a\tb\"}", SL_ERR_BAD_JSON, "v", "control");
@@ -216,8 +217,8 @@ static void test_bytes_fixed(void **state)
     expect_enc(b, "{\"v\":\"AQI\"}", B(0x04, 0x01, 0x02));
     expect_enc(b, "{\"v\":\"AQ==\"}", B(0x02, 0x01));
     expect_enc(b, "{\"v\":\"\"}", B(0x00));
-    expect_enc(b, "{\"v\":\"-_8=\"}", B(0x04, 0xfb, 0xff));        /* URL-safe alphabet */
-    expect_enc(b, "{\"v\":\"\\/w==\"}", B(0x02, 0xff));            /* "\/" is "/" */
+    expect_enc(b, "{\"v\":\"-_8=\"}", B(0x04, 0xfb, 0xff)); /* URL-safe alphabet */
+    expect_enc(b, "{\"v\":\"\\/w==\"}", B(0x02, 0xff));     /* "\/" is "/" */
     expect_err(b, "{\"v\":\"A\"}", SL_ERR_BAD_VALUE, "v", "base64");
     expect_err(b, "{\"v\":\"A*==\"}", SL_ERR_BAD_VALUE, "v", "base64");
     expect_err(b, "{\"v\":\"AQI==\"}", SL_ERR_BAD_VALUE, "v", "base64");
@@ -336,10 +337,12 @@ static void test_defaults(void **state)
         "{\"name\":\"u\",\"type\":[\"int\",\"null\"],\"default\":5},"
         "{\"name\":\"b\",\"type\":\"bytes\",\"default\":\"\\u00ff\"},"
         "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":\"int\"},\"default\":[1,2]},"
-        "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":\"boolean\"},\"default\":{\"k\":true}},"
+        "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":\"boolean\"},\"default\":{\"k\":"
+        "true}},"
         "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"X\",\"Y\"]},"
         "\"default\":\"Y\"},"
-        "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":2},\"default\":\"ab\"},"
+        "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":2},\"default\":"
+        "\"ab\"},"
         "{\"name\":\"d\",\"type\":\"double\",\"default\":1},"
         "{\"name\":\"r\",\"type\":{\"type\":\"record\",\"name\":\"Q\",\"fields\":["
         "{\"name\":\"q\",\"type\":\"long\"},{\"name\":\"o\",\"type\":[\"null\",\"int\"]}]},"
@@ -349,8 +352,8 @@ static void test_defaults(void **state)
                  'k', 0x01, 0x00, 0x02, 'a', 'b', 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x01, 0x00));
     /* given members replace their defaults, in place when in order */
     expect_enc(s, "{\"s\":\"\",\"d\":2}",
-               B(0x0e, 0x00, 0x00, 0x0a, 0x02, 0xff, 0x04, 0x02, 0x04, 0x00, 0x02, 0x02, 'k',
-                 0x01, 0x00, 0x02, 'a', 'b', 0, 0, 0, 0, 0, 0, 0x00, 0x40, 0x01, 0x00));
+               B(0x0e, 0x00, 0x00, 0x0a, 0x02, 0xff, 0x04, 0x02, 0x04, 0x00, 0x02, 0x02, 'k', 0x01,
+                 0x00, 0x02, 'a', 'b', 0, 0, 0, 0, 0, 0, 0x00, 0x40, 0x01, 0x00));
     /* and out of order: e first, then i */
     expect_enc(s, "{\"e\":\"X\",\"u\":null,\"i\":1}",
                B(0x02, 0x04, 'h', 'i', 0x02, 0x02, 0xff, 0x04, 0x02, 0x04, 0x00, 0x02, 0x02, 'k',
@@ -369,7 +372,7 @@ static void test_member_order(void **state)
     expect_enc(s, "{\"a\":1,\"b\":2,\"c\":\"x\"}", B(0x02, 0x04, 0x02, 'x'));
     expect_enc(s, "{\"c\":\"x\",\"b\":2,\"a\":1}", B(0x02, 0x04, 0x02, 'x'));
     expect_enc(s, "{\"b\":2,\"c\":\"x\",\"a\":1}", B(0x02, 0x04, 0x02, 'x'));
-    expect_enc(s, "{\"a\":1,\"c\":\"x\"}", B(0x02, 0x12, 0x02, 'x'));     /* gap: default */
+    expect_enc(s, "{\"a\":1,\"c\":\"x\"}", B(0x02, 0x12, 0x02, 'x')); /* gap: default */
     expect_enc(s, "{\"c\":\"x\",\"a\":1}", B(0x02, 0x12, 0x02, 'x'));
     expect_enc(s, "{\"a\":1,\"c\":\"x\",\"b\":3}", B(0x02, 0x06, 0x02, 'x')); /* late b */
     expect_enc(s, " { \"a\" : 1 , \"c\" : \"x\" } ", B(0x02, 0x12, 0x02, 'x'));
@@ -390,7 +393,8 @@ static void test_wide_record(void **state)
     size_t o = 0, e = 0;
     uint8_t exp[40];
     schema_t *s;
-    o += (size_t)snprintf(js + o, sizeof(js) - o, "{\"type\":\"record\",\"name\":\"W\",\"fields\":[");
+    o += (size_t)snprintf(js + o, sizeof(js) - o,
+                          "{\"type\":\"record\",\"name\":\"W\",\"fields\":[");
     for (int i = 0; i < 40; i++)
         o += (size_t)snprintf(js + o, sizeof(js) - o, "%s{\"name\":\"f%d\",\"type\":\"int\"}",
                               i ? "," : "", i);
@@ -448,12 +452,12 @@ static void test_paths_and_event_errors(void **state)
     assert_int_equal(e.code, SL_ERR_BAD_JSON);
     /* envelope members are skipped only at the top level */
     expect_err(s, with_version, SL_ERR_UNKNOWN_FIELD, "schema_version", NULL);
-    assert_int_equal(schema_encode_json(s, with_version, strlen(with_version), &skip, out,
-                                        sizeof(out), &e),
-                     5 + 2);
-    assert_int_equal(schema_encode_json(s, nested_version, strlen(nested_version), &skip, out,
-                                        sizeof(out), &e),
-                     -1);
+    assert_int_equal(
+        schema_encode_json(s, with_version, strlen(with_version), &skip, out, sizeof(out), &e),
+        5 + 2);
+    assert_int_equal(
+        schema_encode_json(s, nested_version, strlen(nested_version), &skip, out, sizeof(out), &e),
+        -1);
     assert_int_equal(e.code, SL_ERR_UNKNOWN_FIELD);
     assert_string_equal(e.path, "properties.schema_version");
     /* output over cap: every prefix of the buffer is too small, none overflows */
@@ -463,6 +467,41 @@ static void test_paths_and_event_errors(void **state)
                          cap >= 10 ? 10 : -1);
         assert_int_equal(e.code, SL_ERR_EVENT_TOO_LARGE);
         free(tight);
+    }
+    schema_destroy(s);
+}
+
+/* A path cut to fit never ends inside an escape, a surrogate pair or a UTF-8 sequence: it stays
+ * valid JSON string content. */
+static void test_path_truncation(void **state)
+{
+    schema_t *s = one("\"int\"");
+    static const struct {
+        size_t pad;
+        const char *tail;
+        size_t want;
+    } cases[] = {
+        {124, "\\u00e9b", 124},                            /* the escape would end past 127 */
+        {121, "\\u00e9b", 127},                            /* it fits exactly */
+        {118, "\\ud83d\\ude00", 118},                      /* a pair is cut whole */
+        {115, "\\ud83d\\ude00", 127}, {125, "\\\\x", 127}, /* "\\\\" is one escape; the x is cut */
+        {126, "\\\\", 126},           {125, "\xc3\xa9\xc3\xa9", 127}, /* two-byte UTF-8 */
+        {126, "\xc3\xa9", 126},       {124, "\xe9\x9d\x92", 127},
+        {125, "\xe9\x9d\x92", 125},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char ev[512];
+        uint8_t out[64];
+        schema_error_t e;
+        size_t o = (size_t)snprintf(ev, sizeof(ev), "{\"");
+        memset(ev + o, 'a', cases[i].pad);
+        o += cases[i].pad;
+        snprintf(ev + o, sizeof(ev) - o, "%s\":1}", cases[i].tail);
+        assert_int_equal(schema_encode_json(s, ev, strlen(ev), NULL, out, sizeof(out), &e), -1);
+        assert_int_equal(e.code, SL_ERR_UNKNOWN_FIELD);
+        if (strlen(e.path) != cases[i].want)
+            fail_msg("case %zu: path of %zu bytes, want %zu", i, strlen(e.path), cases[i].want);
+        assert_memory_equal(e.path, ev + 2, cases[i].want);
     }
     schema_destroy(s);
 }
@@ -606,8 +645,8 @@ int main(void)
         cmocka_unit_test(test_map),          cmocka_unit_test(test_union),
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_member_order),
         cmocka_unit_test(test_wide_record),  cmocka_unit_test(test_paths_and_event_errors),
-        cmocka_unit_test(test_depth),        cmocka_unit_test(test_logical),
-        cmocka_unit_test(test_out_of_order_scratch),
+        cmocka_unit_test(test_depth),        cmocka_unit_test(test_path_truncation),
+        cmocka_unit_test(test_logical),      cmocka_unit_test(test_out_of_order_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,8 +39,7 @@ static void test_refused(void **state)
     expect_refused(REC("{\"name\":\"a\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":2},"
                        "\"default\":\"abc\"}"),
                    "not 2 bytes");
-    expect_refused(REC("{\"name\":\"a\",\"type\":\"bytes\",\"default\":\"\\u0100\"}"),
-                   "above 255");
+    expect_refused(REC("{\"name\":\"a\",\"type\":\"bytes\",\"default\":\"\\u0100\"}"), "above 255");
     expect_refused(REC("{\"name\":\"a\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":"
                        "[\"A\"]},\"default\":\"B\"}"),
                    "not a symbol");

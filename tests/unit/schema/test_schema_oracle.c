@@ -53,16 +53,15 @@ static void check_events(const char *schema_text, const schema_t *s, const char 
         char msg[256];
         json_error_t jerr;
         json_t *ev;
-        ssize_t n = schema_encode_json(s, events[i], strlen(events[i]), &skip, out, sizeof(out),
-                                       &e);
+        ssize_t n =
+            schema_encode_json(s, events[i], strlen(events[i]), &skip, out, sizeof(out), &e);
         if (n < 0)
-            fail_msg("event %zu refused: %s at '%s': %s", i, sl_err_code(e.code), e.path,
-                     e.detail);
+            fail_msg("event %zu refused: %s at '%s': %s", i, sl_err_code(e.code), e.path, e.detail);
         ev = json_loads(events[i], JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (!ev)
             fail_msg("event %zu: jansson: %s", i, jerr.text);
-        if (oracle_check(schema_text, schema_avro(s), schema_id(s), out, (size_t)n, ev,
-                         skip_names, 1, msg, sizeof(msg)) != 0)
+        if (oracle_check(schema_text, schema_avro(s), schema_id(s), out, (size_t)n, ev, skip_names,
+                         1, msg, sizeof(msg)) != 0)
             fail_msg("event %zu: %s", i, msg);
         json_decref(ev);
     }
@@ -80,23 +79,27 @@ static void check_subject(const char *subject, const char *const *events, size_t
     free(text);
 }
 
-#define ENV(type) "\"event_id\":\"9b2f3a4e-6c1d-4e8a-9f00-2b7c5d1e0a11\",\"event_type\":\"" type "\""
+#define ENV(type)                                                                                  \
+    "\"event_id\":\"9b2f3a4e-6c1d-4e8a-9f00-2b7c5d1e0a11\",\"event_type\":\"" type "\""
 
 static void test_page_view(void **state)
 {
     static const char *const ev[] = {
         "{" ENV("page_view") ",\"ts\":1763999999000,\"user_id\":\"u-123\",\"session_id\":\"s-9\","
-        "\"page_id\":42,\"properties\":{\"url\":\"/pricing\",\"referrer\":null,\"title\":"
-        "\"Pricing\",\"latency_ms\":87}}",
+                             "\"page_id\":42,\"properties\":{\"url\":\"/"
+                             "pricing\",\"referrer\":null,\"title\":"
+                             "\"Pricing\",\"latency_ms\":87}}",
         /* optional members absent, members out of order, escapes and non-ASCII text */
         "{\"properties\":{\"title\":\"Caf\\u00e9 \\ud83d\\ude00 \\\"x\\\"\",\"url\":\"/a\\/b\"},"
         "\"user_id\":\"\xe9\x9d\x92\",\"ts\":-5," ENV("page_view") "}",
         /* the envelope's schema_version is skipped */
         "{\"schema_version\":2," ENV("page_view") ",\"ts\":0,\"user_id\":\"u\",\"session_id\":null,"
-        "\"page_id\":null,\"properties\":{\"url\":\"\",\"latency_ms\":-2147483648,\"referrer\":"
-        "\"https://r.example/\"}}",
+                                                  "\"page_id\":null,\"properties\":{\"url\":\"\","
+                                                  "\"latency_ms\":-2147483648,\"referrer\":"
+                                                  "\"https://r.example/\"}}",
         "{" ENV("page_view") ",\"ts\":9223372036854775807,\"user_id\":\"u\",\"page_id\":"
-        "-9223372036854775808,\"properties\":{\"url\":\"\\u0000\",\"latency_ms\":2147483647}}",
+                             "-9223372036854775808,\"properties\":{\"url\":\"\\u0000\",\"latency_"
+                             "ms\":2147483647}}",
     };
     check_subject("page_view", ev, sizeof(ev) / sizeof(ev[0]));
 }
@@ -105,27 +108,30 @@ static void test_other_defaults(void **state)
 {
     static const char *const click[] = {
         "{" ENV("click") ",\"ts\":1,\"user_id\":\"u\",\"properties\":{\"url\":\"/\",\"element\":"
-        "\"#buy\",\"x\":10,\"y\":null}}",
-        "{\"properties\":{\"y\":-3,\"element\":\"a\",\"url\":\"/x\"}," ENV("click") ",\"ts\":2,"
-        "\"user_id\":\"u\",\"session_id\":\"s\"}",
+                         "\"#buy\",\"x\":10,\"y\":null}}",
+        "{\"properties\":{\"y\":-3,\"element\":\"a\",\"url\":\"/x\"}," ENV(
+            "click") ",\"ts\":2,"
+                     "\"user_id\":\"u\",\"session_id\":\"s\"}",
     };
     static const char *const cart[] = {
         "{" ENV("add_to_cart") ",\"ts\":1,\"user_id\":\"u\",\"properties\":{\"product_id\":\"p1\","
-        "\"quantity\":3,\"price_cents\":1999}}",
+                               "\"quantity\":3,\"price_cents\":1999}}",
     };
     static const char *const purchase[] = {
-        "{" ENV("purchase") ",\"ts\":1,\"user_id\":\"u\",\"page_id\":7,\"properties\":{\"order_id\":"
-        "\"o-1\",\"revenue_cents\":123456789012,\"currency\":\"EUR\"}}",
+        "{" ENV(
+            "purchase") ",\"ts\":1,\"user_id\":\"u\",\"page_id\":7,\"properties\":{\"order_id\":"
+                        "\"o-1\",\"revenue_cents\":123456789012,\"currency\":\"EUR\"}}",
     };
     static const char *const api[] = {
         "{" ENV("api_request") ",\"ts\":1,\"user_id\":\"svc\",\"properties\":{\"endpoint\":\"/v1\","
-        "\"method\":\"GET\",\"status\":200,\"latency_ms\":12.875}}",
+                               "\"method\":\"GET\",\"status\":200,\"latency_ms\":12.875}}",
         "{" ENV("api_request") ",\"ts\":1,\"user_id\":\"svc\",\"properties\":{\"endpoint\":\"/v1\","
-        "\"method\":\"GET\",\"status\":500,\"latency_ms\":3}}",
+                               "\"method\":\"GET\",\"status\":500,\"latency_ms\":3}}",
         "{" ENV("api_request") ",\"ts\":1,\"user_id\":\"svc\",\"properties\":{\"endpoint\":\"/v1\","
-        "\"method\":\"GET\",\"status\":500,\"latency_ms\":1.7976931348623157e308}}",
+                               "\"method\":\"GET\",\"status\":500,\"latency_ms\":1."
+                               "7976931348623157e308}}",
         "{" ENV("api_request") ",\"ts\":1,\"user_id\":\"svc\",\"properties\":{\"endpoint\":\"/v1\","
-        "\"method\":\"GET\",\"status\":500,\"latency_ms\":0.1e-5}}",
+                               "\"method\":\"GET\",\"status\":500,\"latency_ms\":0.1e-5}}",
     };
     check_subject("click", click, sizeof(click) / sizeof(click[0]));
     check_subject("add_to_cart", cart, sizeof(cart) / sizeof(cart[0]));
@@ -149,7 +155,8 @@ static void test_all_types(void **state)
         "{\"u\":true}",
         "{\"u\":[1,2,3]}",
         "{\"u\":{\"a\":1}}",
-        "{\"n\":null,\"rs\":[],\"r\":null,\"decf\":null,\"dec\":99999999.99,\"id\":null,\"o\":null}",
+        "{\"n\":null,\"rs\":[],\"r\":null,\"decf\":null,\"dec\":99999999.99,\"id\":null,\"o\":"
+        "null}",
         "{\"decf\":\"-99999999999999.9999\",\"dec\":0,\"f\":3.4028234e38,\"d\":1e-320}",
         "{\"a\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,"
         "30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,"
@@ -186,12 +193,12 @@ static void test_oracle_catches_mismatch(void **state)
     assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n, j,
                                   NULL, 0, msg, sizeof(msg)),
                      0);
-    assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n - 1,
-                                  j, NULL, 0, msg, sizeof(msg)),
+    assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n - 1, j,
+                                  NULL, 0, msg, sizeof(msg)),
                      -1);
     out[n] = 0;
-    assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n + 1,
-                                  j, NULL, 0, msg, sizeof(msg)),
+    assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n + 1, j,
+                                  NULL, 0, msg, sizeof(msg)),
                      -1);
     assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 8, out, (size_t)n, j,
                                   NULL, 0, msg, sizeof(msg)),
@@ -199,8 +206,8 @@ static void test_oracle_catches_mismatch(void **state)
     json_decref(j);
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         j = json_loads(others[i], 0, NULL);
-        assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n,
-                                      j, NULL, 0, msg, sizeof(msg)),
+        assert_int_equal(oracle_check(oracle_all_types_schema, schema_avro(s), 9, out, (size_t)n, j,
+                                      NULL, 0, msg, sizeof(msg)),
                          -1);
         json_decref(j);
     }
