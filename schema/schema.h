@@ -48,9 +48,10 @@ const char *schema_name(const schema_t *s);
 avro_schema_t schema_avro(const schema_t *s);
 
 /* Why an event was refused. code is one of the per-event codes of common/sl_err.h; path names
- * the offending value ("properties.revenue_cents", "items[3].sku"; empty for the event itself);
- * detail is short human text ("expected long, got string"). Neither echoes the event's values,
- * only its member names (map keys included, cut to fit). */
+ * the offending value ("properties.revenue_cents", "items[3].sku"; empty for the event itself)
+ * with member names and map keys as written in the event (escapes kept), cut to fit on an escape
+ * and UTF-8 boundary, so it is valid JSON string content to embed as is; detail is short human
+ * text ("expected long, got string") that never echoes the event's values. */
 typedef struct {
     sl_err_t code;
     char path[128];

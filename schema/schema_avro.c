@@ -40,20 +40,36 @@ typedef struct {
 
 /* ---- errors (cold) ---- */
 
-/* Drops a UTF-8 sequence cut by truncation at the end of p[0..len), so paths stay valid UTF-8
- * inside the JSON responses and Kafka headers they end up in. */
-static void utf8_trim(char *p, size_t len)
+/* Paths hold member names as written in the event (valid JSON string content, escapes kept), so
+ * the gateway can put them in a JSON string as they are. Truncation must keep that true: cut
+ * before an escape (a surrogate pair counts as one) or a UTF-8 sequence that would be split. */
+static void path_trim(char *p, size_t len)
 {
-    size_t i = len, lead;
-    unsigned need;
-    while (i > 0 && ((unsigned char)p[i - 1] & 0xC0) == 0x80 && len - i < 3)
-        i--;
-    if (i == 0 || (unsigned char)p[i - 1] < 0xC0)
-        return;
-    lead = i - 1;
-    need = (unsigned char)p[lead] >= 0xF0 ? 4 : (unsigned char)p[lead] >= 0xE0 ? 3 : 2;
-    if (len - lead < need)
-        p[lead] = '\0';
+    size_t i = 0;
+    while (i < len) {
+        unsigned char ch = (unsigned char)p[i];
+        size_t n = 1;
+        if (ch == '\\') {
+            n = 2;
+            if (i + 1 < len && p[i + 1] == 'u') {
+                n = 6;
+                /* \uD800-\uDBFF: the low half follows */
+                char c3 = i + 3 < len ? (char)(p[i + 3] | 0x20) : 0;
+                if ((p[i + 2] | 0x20) == 'd' && (c3 == '8' || c3 == '9' || c3 == 'a' || c3 == 'b'))
+                    n = 12;
+            }
+        } else if (ch >= 0xF0) {
+            n = 4;
+        } else if (ch >= 0xE0) {
+            n = 3;
+        } else if (ch >= 0xC0) {
+            n = 2;
+        }
+        if (i + n > len)
+            break;
+        i += n;
+    }
+    p[i] = '\0';
 }
 
 static void build_path(enc_t *c, unsigned lvl)
@@ -77,7 +93,7 @@ static void build_path(enc_t *c, unsigned lvl)
     if (off >= cap)
         off = cap - 1;
     p[off] = '\0';
-    utf8_trim(p, off);
+    path_trim(p, off);
 }
 
 __attribute__((format(printf, 4, 5))) static int fail(enc_t *c, sl_err_t code, unsigned lvl,

@@ -47,6 +47,20 @@ static json_t *jansson_parse(const uint8_t *data, size_t size, json_error_t *jer
     return j;
 }
 
+/* The gateway embeds path and detail in JSON strings as they are: they must be valid content. */
+static void check_json_content(const char *text)
+{
+    char buf[300];
+    json_t *j;
+    snprintf(buf, sizeof(buf), "\"%s\"", text);
+    j = json_loads(buf, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (!j) {
+        fprintf(stderr, "not valid JSON string content: %s\n", text);
+        abort();
+    }
+    json_decref(j);
+}
+
 static void check_refused(const uint8_t *data, size_t size, const schema_error_t *e)
 {
     json_error_t jerr;
@@ -57,6 +71,8 @@ static void check_refused(const uint8_t *data, size_t size, const schema_error_t
     CHECK(memchr(e->path, 0, sizeof(e->path)) != NULL);
     CHECK(memchr(e->detail, 0, sizeof(e->detail)) != NULL);
     CHECK(e->detail[0] != '\0');
+    check_json_content(e->path);
+    check_json_content(e->detail);
     /* jansson lets a raw NUL byte pass between tokens (RFC 8259 does not): no agreement there */
     if ((e->code == SL_ERR_BAD_JSON || e->code == SL_ERR_BAD_UTF8) && !memchr(data, 0, size)) {
         j = jansson_parse(data, size, &jerr);

@@ -471,6 +471,41 @@ static void test_paths_and_event_errors(void **state)
     schema_destroy(s);
 }
 
+/* A path cut to fit never ends inside an escape, a surrogate pair or a UTF-8 sequence: it stays
+ * valid JSON string content. */
+static void test_path_truncation(void **state)
+{
+    schema_t *s = one("\"int\"");
+    static const struct {
+        size_t pad;
+        const char *tail;
+        size_t want;
+    } cases[] = {
+        {124, "\\u00e9b", 124},                            /* the escape would end past 127 */
+        {121, "\\u00e9b", 127},                            /* it fits exactly */
+        {118, "\\ud83d\\ude00", 118},                      /* a pair is cut whole */
+        {115, "\\ud83d\\ude00", 127}, {125, "\\\\x", 127}, /* "\\\\" is one escape; the x is cut */
+        {126, "\\\\", 126},           {125, "\xc3\xa9\xc3\xa9", 127}, /* two-byte UTF-8 */
+        {126, "\xc3\xa9", 126},       {124, "\xe9\x9d\x92", 127},
+        {125, "\xe9\x9d\x92", 125},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char ev[512];
+        uint8_t out[64];
+        schema_error_t e;
+        size_t o = (size_t)snprintf(ev, sizeof(ev), "{\"");
+        memset(ev + o, 'a', cases[i].pad);
+        o += cases[i].pad;
+        snprintf(ev + o, sizeof(ev) - o, "%s\":1}", cases[i].tail);
+        assert_int_equal(schema_encode_json(s, ev, strlen(ev), NULL, out, sizeof(out), &e), -1);
+        assert_int_equal(e.code, SL_ERR_UNKNOWN_FIELD);
+        if (strlen(e.path) != cases[i].want)
+            fail_msg("case %zu: path of %zu bytes, want %zu", i, strlen(e.path), cases[i].want);
+        assert_memory_equal(e.path, ev + 2, cases[i].want);
+    }
+    schema_destroy(s);
+}
+
 static void test_depth(void **state)
 {
     schema_t *s = compile("{\"type\":\"record\",\"name\":\"N\",\"fields\":["
@@ -603,23 +638,15 @@ static void test_out_of_order_scratch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_framing),
-        cmocka_unit_test(test_int_long),
-        cmocka_unit_test(test_float_double),
-        cmocka_unit_test(test_boolean_null),
-        cmocka_unit_test(test_string),
-        cmocka_unit_test(test_bytes_fixed),
-        cmocka_unit_test(test_enum),
-        cmocka_unit_test(test_array),
-        cmocka_unit_test(test_map),
-        cmocka_unit_test(test_union),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_member_order),
-        cmocka_unit_test(test_wide_record),
-        cmocka_unit_test(test_paths_and_event_errors),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_logical),
-        cmocka_unit_test(test_out_of_order_scratch),
+        cmocka_unit_test(test_framing),      cmocka_unit_test(test_int_long),
+        cmocka_unit_test(test_float_double), cmocka_unit_test(test_boolean_null),
+        cmocka_unit_test(test_string),       cmocka_unit_test(test_bytes_fixed),
+        cmocka_unit_test(test_enum),         cmocka_unit_test(test_array),
+        cmocka_unit_test(test_map),          cmocka_unit_test(test_union),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_member_order),
+        cmocka_unit_test(test_wide_record),  cmocka_unit_test(test_paths_and_event_errors),
+        cmocka_unit_test(test_depth),        cmocka_unit_test(test_path_truncation),
+        cmocka_unit_test(test_logical),      cmocka_unit_test(test_out_of_order_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
