@@ -112,8 +112,12 @@ curl --cacert $run/tls/selfsigned.pem https://localhost:$https_port/v1/batch \\
   -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\
   -d '{"sent_at":$now_ms,"events":[{"event_id":"$event_id","event_type":"page_view","ts":$now_ms,"user_id":"u-123","session_id":"s-9","page_id":42,"properties":{"url":"/pricing","referrer":null,"title":"Pricing","latency_ms":87}}]}'
 
-Read it back from Kafka:
-kcat -C -b 127.0.0.1:$kafka_port -t events -o beginning -e -f 'key=%k headers=%h value=%s\\n'
+Read it back from Kafka (the value is Confluent-framed Avro: 0x00, schema id, record):
+kcat -C -b 127.0.0.1:$kafka_port -t events -o beginning -e -f 'key=%k headers=%h value=%S bytes\\n'
+Decode values by their schema id with the npm Confluent client (tests/compat/registry-npm):
+npm ci --prefix tests/compat/registry-npm --no-audit --no-fund && \\
+  kcat -C -b 127.0.0.1:$kafka_port -t events -o beginning -e -c 1 -f '%s' > /tmp/v.bin && \\
+  node tests/compat/registry-npm/decode.js http://127.0.0.1:$registry_port /tmp/v.bin
 
 Ctrl-C stops everything.
 MSG

@@ -32,7 +32,7 @@ status=$(eval "$curl_cmd -s -o '$work/resp' -w '%{http_code}'") || fail "curl fa
 grep -q '"accepted":1,' "$work/resp" || fail "event not accepted: $(cat "$work/resp")"
 
 # the printed kcat reads it back: the same event_id, the dev tenant, key user_id
-kcat_cmd=$(grep '^kcat -C' "$work/stack.out")
+kcat_cmd=$(grep -m1 '^kcat -C' "$work/stack.out")
 [ -n "$kcat_cmd" ] || fail "printed kcat not found"
 eval "$kcat_cmd" >"$work/kcat.out" 2>"$work/kcat.err" || fail "kcat failed: $(cat "$work/kcat.err")"
 grep -q "key=u-123 headers=event_id=$event_id,tenant=dev,received_at=" "$work/kcat.out" ||

@@ -1,24 +1,12 @@
 #!/usr/bin/env bash
-# ctest wrapper: installs the exact client version of package-lock.json (npm ci, into the build
-# dir, with a private cache), starts sluice-registry on a free port and runs test.js against it.
+# ctest wrapper: installs the exact client version of package-lock.json (install.sh), starts sluice-registry on a free port and runs test.js against it.
 # Usage: run.sh SOURCE_DIR BUILD_DIR. Exits 77 (skipped) only when npm cannot install and no
 # earlier install exists.
 set -euo pipefail
 src=$1 build=$2
 here=$src/tests/compat/registry-npm
 . "$src/scripts/stack-lib.sh"
-dir=$build/compat/registry-npm
-mkdir -p "$dir"
-cp "$here/package.json" "$here/package-lock.json" "$here/test.js" "$dir/"
-if ! (cd "$dir" && npm ci --cache "$build/compat/npm-cache" --no-audit --no-fund \
-        --ignore-scripts --loglevel=error >"$dir/npm.log" 2>&1); then
-    if [ ! -d "$dir/node_modules/@kafkajs/confluent-schema-registry" ]; then
-        echo "SKIP: npm ci failed (registry unreachable?):" >&2
-        tail -5 "$dir/npm.log" >&2
-        exit 77
-    fi
-    echo "npm ci failed; using the earlier install in $dir" >&2
-fi
+dir=$("$here/install.sh" "$src" "$build") || exit $?
 
 work=$(mktemp -d /tmp/sluice-registry-npm-XXXXXX)
 pid=""
