@@ -77,9 +77,13 @@ int gw_admit_shed(gw_server_t *srv, int64_t now_ns)
     ra = atomic_load_explicit(&srv->retry_after_s, memory_order_relaxed);
     if (ra < srv->gc->retry_after_s)
         ra = (int)srv->gc->retry_after_s;
-    if (ra > 1) { /* jitter: spread over [ra, ra + ra/2] (xorshift; statistics only) */
+    if (ra > 1) {
+        /* spread uniformly over [1, 2 ra - 1]: the same mean, but clients told together come
+         * back spread out, so the pipeline is fed all along instead of in waves (a pause that
+         * ends for everybody at once leaves the gateway idle, then floods it again); xorshift,
+         * statistics only */
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        ra += (int)(rng % (uint64_t)(ra / 2 + 1));
+        ra = 1 + (int)(rng % (uint64_t)(2 * ra - 1));
     }
     return ra;
 }

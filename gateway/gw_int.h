@@ -313,10 +313,10 @@ gw_shed_t gw_admit_pipeline(gw_server_t *srv);
 /* A batch of n events to Kafka entered / left the pipeline (queue depth and in-flight events);
  * delivery_us is its produce -> last ack time (0 when it produced nothing). */
 void gw_admit_enter(gw_server_t *srv, int64_t events);
-/* A batch was shed (429). Returns the Retry-After to send: gateway.retry_after while shedding
- * is light, growing with how many more batches are asked for than are taken (demand over
- * capacity, measured each second) up to backpressure.max_retry_after, with jitter so that
- * clients told together do not come back together. */
+/* A batch was shed (429). Returns the Retry-After to send: on average gateway.retry_after
+ * times the last second's demand over capacity (batches asked for / batches taken), at most
+ * backpressure.max_retry_after, drawn uniformly from [1, 2 * that - 1] so that clients told
+ * together do not come back together. */
 int gw_admit_shed(gw_server_t *srv, int64_t now_ns);
 void gw_admit_produced(gw_server_t *srv, int64_t messages, int64_t bytes);
 void gw_admit_leave(gw_server_t *srv, int64_t events, int64_t messages, int64_t bytes,

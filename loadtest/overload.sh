@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Overload check (issue 6): does the gateway keep serving its capacity when offered twice of it?
 #
-#   1. capacity: closed loop on a fresh stack (every connection sends as fast as it is answered)
-#      -> the unloaded maximum in accepted events/s;
+#   1. capacity: closed loop on a fresh stack (32 connections x 10 streams, each sending as fast
+#      as it is answered: 16000 events in flight, under backpressure.max_inflight_events) -> the
+#      unloaded maximum in accepted events/s;
 #   2. overload: open loop at FACTOR x that rate in batches/s on another fresh stack, audited
-#      against Kafka; the SDK-like generator honours Retry-After.
+#      against Kafka. The generator behaves like an SDK: with OVERLOAD_CLIENT=sdk (default) a
+#      429 pauses that connection until Retry-After (sluice-load --sdk-pause: SDKs stop flushing
+#      their queue); with OVERLOAD_CLIENT=naive only the refused batch waits and new batches keep
+#      coming at the full rate (the harsher case: every excess batch is resent up to 10 times).
 #
 # Goodput is the gateway's accepted-events counter over the steady middle of each run.
 # Passes when the overload run got 429s with Retry-After, its accepted events/s stayed at least
@@ -13,7 +17,7 @@
 #
 # Usage: loadtest/overload.sh [BUILD_DIR]   (default build/release)
 #   OVERLOAD_DURATION=S (20)  OVERLOAD_FACTOR=F (2)  OVERLOAD_MIN_PCT=P (80)
-#   OVERLOAD_CONNECTIONS=N (64) OVERLOAD_STREAMS=N (50)
+#   OVERLOAD_CONNECTIONS=N (64) OVERLOAD_STREAMS=N (50)  OVERLOAD_CLIENT=sdk|naive (sdk)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +27,12 @@ factor=${OVERLOAD_FACTOR:-2}
 min_pct=${OVERLOAD_MIN_PCT:-80}
 conns=${OVERLOAD_CONNECTIONS:-64}
 streams=${OVERLOAD_STREAMS:-50}
+client=${OVERLOAD_CLIENT:-sdk}
+case "$client" in
+sdk) client_args=(--sdk-pause) ;;
+naive) client_args=() ;;
+*) echo "OVERLOAD_CLIENT must be sdk or naive" >&2; exit 2 ;;
+esac
 batch=50
 load=$build/loadtest/gen/sluice-load
 work=$(mktemp -d /tmp/sluice-overload-XXXXXX)
@@ -68,14 +78,14 @@ run() {
 
 [ "$dur" -ge 8 ] || { say "OVERLOAD_DURATION must be >= 8"; exit 2; }
 say "1/2 capacity: closed loop, ${dur}s"
-run max -c 16 -m 10
+run max -c 32 -m 10
 max_eps=$(cat "$work/max/goodput")
 max_bps=$((max_eps / batch))
 rate=$(awk -v r="$max_bps" -v f="$factor" 'BEGIN {printf "%d", r * f}')
 say "   capacity $max_eps events/s ($max_bps batches/s)"
 
-say "2/2 overload: open loop at ${factor}x = $rate batches/s, ${dur}s, $conns connections x $streams streams"
-run over -c "$conns" -m "$streams" --rate "$rate" --drain-timeout-ms 30000
+say "2/2 overload: open loop at ${factor}x = $rate batches/s, ${dur}s, $conns connections x $streams streams, $client clients"
+run over -c "$conns" -m "$streams" --rate "$rate" --drain-timeout-ms 30000 "${client_args[@]}"
 
 s=$work/over/summary.json
 over_eps=$(cat "$work/over/goodput")
@@ -87,10 +97,10 @@ shed=$(awk '/^sluice_shed_total/ && $2 > 0 {printf "%s%s", sep, $0; sep="; "}' "
 pct=$(awk -v o="$over_eps" -v m="$max_eps" 'BEGIN {printf "%.1f", (m > 0) ? 100 * o / m : 0}')
 
 jq -n --slurpfile max "$work/max/summary.json" --slurpfile over "$s" --arg pct "$pct" \
-    --arg shed "$shed" --arg rate "$rate" --arg max_eps "$max_eps" --arg over_eps "$over_eps" '
+    --arg shed "$shed" --arg rate "$rate" --arg client "$client" --arg max_eps "$max_eps" --arg over_eps "$over_eps" '
     $max[0] as $max | $over[0] as $over | {
     capacity: {accepted_events_per_s: ($max_eps | tonumber), latency_ms: $max.latency_ms},
-    overload: {offered_batches_per_s: ($rate | tonumber),
+    overload: {offered_batches_per_s: ($rate | tonumber), client: $client,
                accepted_events_per_s: ($over_eps | tonumber),
                percent_of_capacity: ($pct | tonumber), http_status: $over.http_status,
                latency_ms: $over.latency_ms, shed_by_cause: $shed, audit: $over.audit}}'

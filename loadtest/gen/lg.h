@@ -36,6 +36,7 @@ typedef struct {
     lg_tenant_t tenants[LG_MAX_TENANTS];
     int n_tenants;
     int is_audit, require_dlq, is_strict, is_quiet;
+    int is_sdk_pause; /* a 429/503 with Retry-After pauses the whole connection until then */
     const char *kafka, *topic, *dlq_topic;
     uint32_t audit_quiet_ms, audit_timeout_ms;
     uint64_t seed; /* 0: from getrandom */

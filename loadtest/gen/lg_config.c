@@ -43,6 +43,9 @@ static const char usage[] =
     "  --backoff-ms MS          first backoff; doubles, jittered (100)\n"
     "  --backoff-max-ms MS      backoff cap (5000); 429/503 wait at least Retry-After\n"
     "  --timeout-ms MS          per request (10000)\n"
+    "  --sdk-pause              a 429/503 with Retry-After pauses the whole connection\n"
+    "                           (no new batch either) until then, as SDKs that stop\n"
+    "                           flushing their queue do; default: only that batch waits\n"
     "  --drain-timeout-ms MS    after generating, time to finish resends (30000)\n"
     "audit\n"
     "  --audit                  read Kafka while the run goes on and check every event\n"
@@ -89,6 +92,7 @@ enum {
     O_STRICT,
     O_SEED,
     O_WARMUP,
+    O_SDK_PAUSE,
 };
 
 static const struct option options[] = {
@@ -124,6 +128,7 @@ static const struct option options[] = {
     {"audit-timeout-ms", required_argument, NULL, O_AUDIT_TIMEOUT},
     {"require-dlq", no_argument, NULL, O_REQUIRE_DLQ},
     {"strict", no_argument, NULL, O_STRICT},
+    {"sdk-pause", no_argument, NULL, O_SDK_PAUSE},
     {"seed", required_argument, NULL, O_SEED},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -383,6 +388,9 @@ int lg_conf_parse(lg_conf_t *conf, int argc, char **argv, char *errbuf, size_t e
             break;
         case O_STRICT:
             conf->is_strict = 1;
+            break;
+        case O_SDK_PAUSE:
+            conf->is_sdk_pause = 1;
             break;
         case O_SEED:
             INT_OPT(seed, uint64_t, 1, UINT64_MAX);

@@ -69,6 +69,7 @@ void lg_conn_untrack(lg_conn_t *c, lg_job_t *job)
         c->jobs_tail = job->prev;
     job->prev = job->next = NULL;
     job->conn = NULL;
+    job->last_conn = c;
     c->inflight--;
 }
 

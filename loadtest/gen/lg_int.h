@@ -239,6 +239,7 @@ typedef struct lg_job {
     uint8_t kind, attempts;
     /* in flight */
     lg_conn_t *conn;
+    lg_conn_t *last_conn; /* the connection of its last attempt (kept after the answer) */
     struct lg_job *prev, *next; /* the connection's in-flight list, or the ready queue */
     int32_t stream_id;
     int status, retry_after_s;
@@ -263,6 +264,7 @@ struct lg_conn {
     SSL *ssl;
     uint32_t ev_mask; /* epoll interest */
     int inflight, max_inflight;
+    uint64_t paused_until_ns; /* --sdk-pause: no new request before this */
     lg_job_t *jobs; /* in flight, oldest first */
     lg_job_t *jobs_tail;
     lg_buf_t out; /* bytes waiting for the socket */

@@ -272,6 +272,11 @@ void lg_worker_on_answer(lg_worker_t *w, lg_job_t *job)
             lg_codes_add(&w->st.req_codes, "(no error body)", 15, 1);
     }
     if (status == 429 || status == 503 || status == 500 || status == 502 || status == 504) {
+        if (w->conf->is_sdk_pause && job->retry_after_s > 0 && job->last_conn != NULL) {
+            uint64_t until = now + (uint64_t)job->retry_after_s * 1000000000u;
+            if (until > job->last_conn->paused_until_ns)
+                job->last_conn->paused_until_ns = until;
+        }
         resend_later(w, job, job->retry_after_s, now); /* nothing of the batch was stored */
         return;
     }
@@ -384,11 +389,11 @@ static void update_generating(lg_worker_t *w, uint64_t now)
     }
 }
 
-static lg_conn_t *find_room(lg_worker_t *w)
+static lg_conn_t *find_room(lg_worker_t *w, uint64_t now)
 {
     for (int k = 0; k < w->n_conns; k++) {
         int i = (w->rr + k) % w->n_conns;
-        if (lg_conn_has_room(&w->conns[i])) {
+        if (lg_conn_has_room(&w->conns[i]) && w->conns[i].paused_until_ns <= now) {
             w->rr = i + 1;
             return &w->conns[i];
         }
@@ -420,10 +425,10 @@ static void generate_and_dispatch(lg_worker_t *w, uint64_t now)
             update_generating(w, now);
         }
     }
-    while (w->ready != NULL && (c = find_room(w)) != NULL)
+    while (w->ready != NULL && (c = find_room(w, now)) != NULL)
         submit(w, c, ready_pop(w));
     if (w->interval_ns == 0) { /* closed loop: fill every free slot */
-        while (w->is_generating && w->ready == NULL && (c = find_room(w)) != NULL) {
+        while (w->is_generating && w->ready == NULL && (c = find_room(w, now)) != NULL) {
             lg_job_t *job = new_original(w, lg_now_ns());
             job->first_due_ns = job->due_ns = lg_now_ns(); /* latency: from the send */
             submit(w, c, job);
@@ -468,6 +473,9 @@ static uint64_t next_wake(const lg_worker_t *w, uint64_t now)
         EARLIER(w->retry_next_ns);
     if (w->is_generating && w->interval_ns != 0)
         EARLIER(w->next_intended_ns);
+    for (int i = 0; i < w->n_conns; i++) /* --sdk-pause: a connection comes back */
+        if (w->conns[i].paused_until_ns > now)
+            EARLIER(w->conns[i].paused_until_ns);
 #undef EARLIER
     return wake;
 }

@@ -67,7 +67,7 @@ static void test_delivery_latency(void **state)
 }
 
 /* Retry-After: gateway.retry_after until a full second of shedding was measured, then demand
- * over capacity (with up to +50% jitter), capped by backpressure.max_retry_after. */
+ * over capacity on average (spread over [1, 2 x - 1]), capped by backpressure.max_retry_after. */
 static void test_retry_after(void **state)
 {
     int64_t t = 5000000000LL;
@@ -81,14 +81,33 @@ static void test_retry_after(void **state)
     for (int i = 0; i < 298; i++)
         gw_admit_shed(&srv, t + 1000);
     ra = gw_admit_shed(&srv, t + 1000000001LL); /* rolls the window, then counts itself */
-    assert_in_range(ra, 4, 6);
+    assert_in_range(ra, 1, 7);
+    {
+        /* the spread: mean 4 (demand 4x), every value of [1, 7] drawn */
+        int seen[8] = {0}, sum = 0;
+        for (int i = 0; i < 7000; i++) {
+            int v = gw_admit_shed(&srv, t + 1000000002LL);
+            assert_in_range(v, 1, 7);
+            seen[v]++, sum += v;
+        }
+        for (int v = 1; v <= 7; v++)
+            assert_true(seen[v] > 0);
+        assert_in_range(sum / 7000, 3, 4);
+    }
     /* a second with nothing admitted and much shed: capped */
     for (int i = 0; i < 5000; i++)
         gw_admit_shed(&srv, t + 1500000000LL);
-    ra = gw_admit_shed(&srv, t + 2100000000LL);
-    assert_in_range(ra, 30, 45);
+    {
+        int max = 0;
+        for (int i = 0; i < 1000; i++) {
+            ra = gw_admit_shed(&srv, t + 2100000000LL);
+            max = ra > max ? ra : max;
+        }
+        assert_in_range(max, 50, 59); /* 30 on average: [1, 59] */
+    }
     /* a quiet second (one shed, the one that rolled it): back to the configured value */
-    ra = gw_admit_shed(&srv, t + 4000000000LL);
+    gw_admit_shed(&srv, t + 3200000000LL); /* rolls the second of the 1000 above */
+    ra = gw_admit_shed(&srv, t + 4300000000LL);
     assert_int_equal(ra, 1);
 }
 
