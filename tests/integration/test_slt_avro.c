@@ -47,8 +47,31 @@ static void load_schema(const slt_registry_t *r, const char *subject, test_schem
     json_decref(obj);
 }
 
-/* Sets an avro-c value from plain JSON (the default schemas' types only): a union takes its null
- * branch for null or absence, else its first other branch. Returns 0 or -1. */
+/* Standard base64 (padded) into out; returns the byte count, 0 when invalid or too long. Only
+ * what this test writes, so no URL-safe alphabet here. */
+static size_t unbase64(const char *in, unsigned char *out, size_t cap)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (; *in && *in != '='; in++) {
+        const char *at = strchr(tbl, *in);
+        if (!at)
+            return 0;
+        acc = acc << 6 | (uint32_t)(at - tbl);
+        if ((bits += 6) >= 8) {
+            if (n == cap)
+                return 0;
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return n;
+}
+
+/* Sets an avro-c value from plain JSON: a union takes its null branch for null or absence, else
+ * its first other branch; bytes and fixed are base64. Returns 0 or -1. */
 static int set_from_json(avro_value_t *v, const json_t *j)
 {
     switch (avro_value_get_type(v)) {
@@ -68,6 +91,47 @@ static int set_from_json(avro_value_t *v, const json_t *j)
         return json_is_string(j)
                    ? avro_value_set_string_len(v, json_string_value(j), json_string_length(j) + 1)
                    : -1;
+    case AVRO_BYTES:
+    case AVRO_FIXED: {
+        unsigned char raw[64];
+        size_t n;
+        if (!json_is_string(j) || (n = unbase64(json_string_value(j), raw, sizeof(raw))) == 0)
+            return -1;
+        if (avro_value_get_type(v) == AVRO_FIXED)
+            return avro_value_set_fixed(v, raw, n);
+        return avro_value_set_bytes(v, raw, n);
+    }
+    case AVRO_ENUM: {
+        int sym;
+        if (!json_is_string(j))
+            return -1;
+        sym = avro_schema_enum_get_by_name(avro_value_get_schema(v), json_string_value(j));
+        return sym < 0 ? -1 : avro_value_set_enum(v, sym);
+    }
+    case AVRO_ARRAY: {
+        if (!json_is_array(j))
+            return -1;
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            avro_value_t item;
+            if (avro_value_append(v, &item, NULL) != 0 ||
+                set_from_json(&item, json_array_get(j, i)) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    case AVRO_MAP: {
+        const char *key;
+        json_t *m;
+        if (!json_is_object(j))
+            return -1;
+        json_object_foreach((json_t *)j, key, m)
+        {
+            avro_value_t item;
+            if (avro_value_add(v, key, &item, NULL, NULL) != 0 || set_from_json(&item, m) != 0)
+                return -1;
+        }
+        return 0;
+    }
     case AVRO_UNION: {
         avro_schema_t s = avro_value_get_schema(v);
         avro_value_t branch;
@@ -100,22 +164,19 @@ static int set_from_json(avro_value_t *v, const json_t *j)
     }
 }
 
-/* Encodes event (plain JSON) with the schema of its event_type into rec->value, framed as
- * 0x00 + big-endian id + Avro binary. rec is a hand-made record (event_id header, key). */
-static void encode_event(const json_t *event, slt_kafka_rec_t *rec)
+/* Encodes event (plain JSON) with schema ts into rec->value, framed as 0x00 + big-endian id +
+ * Avro binary. rec is a hand-made record holding only the value. */
+static void encode_with(const test_schema_t *ts, const json_t *event, slt_kafka_rec_t *rec)
 {
     const char *type = json_string_value(json_object_get(event, "event_type"));
-    const test_schema_t *ts = NULL;
     avro_value_t val;
     avro_writer_t w;
     char *buf = calloc(1, VALUE_CAP);
 
-    for (size_t i = 0; i < 5; i++)
-        if (type && strcmp(type, g_types[i]) == 0)
-            ts = &g_schemas[i];
-    SLT_REQUIRE(ts && buf, "event_type %s has a test schema", type ? type : "(none)");
+    SLT_REQUIRE(buf != NULL, "calloc");
     SLT_REQUIRE(avro_generic_value_new(ts->iface, &val) == 0, "avro_generic_value_new");
-    SLT_REQUIRE(set_from_json(&val, event) == 0, "the %s event fits its schema", type);
+    SLT_REQUIRE(set_from_json(&val, event) == 0, "the %s event fits its schema",
+                type ? type : "test");
     buf[0] = 0x00;
     buf[1] = (char)((uint32_t)ts->id >> 24);
     buf[2] = (char)((uint32_t)ts->id >> 16);
@@ -128,6 +189,19 @@ static void encode_event(const json_t *event, slt_kafka_rec_t *rec)
     rec->value_len = 5 + (size_t)avro_writer_tell(w);
     avro_writer_free(w);
     avro_value_decref(&val);
+}
+
+/* The same with the default schema of the event's event_type. */
+static void encode_event(const json_t *event, slt_kafka_rec_t *rec)
+{
+    const char *type = json_string_value(json_object_get(event, "event_type"));
+    const test_schema_t *ts = NULL;
+
+    for (size_t i = 0; i < 5; i++)
+        if (type && strcmp(type, g_types[i]) == 0)
+            ts = &g_schemas[i];
+    SLT_REQUIRE(ts != NULL, "event_type %s has a test schema", type ? type : "(none)");
+    encode_with(ts, event, rec);
 }
 
 static void rec_dispose(slt_kafka_rec_t *rec)
@@ -329,6 +403,160 @@ static void test_rejects(void)
              "missing bytes, unknown id, huge and negative lengths, changed JSON");
 }
 
+/* Every Avro type the gateway's mapping knows, defaults of every kind and a recursive record. */
+static const char g_alltypes[] =
+    "{\"type\":\"record\",\"name\":\"AllTypes\",\"namespace\":\"slt.test\",\"fields\":["
+    "{\"name\":\"b\",\"type\":\"boolean\"},{\"name\":\"i\",\"type\":\"int\"},"
+    "{\"name\":\"l\",\"type\":\"long\"},{\"name\":\"f\",\"type\":\"float\"},"
+    "{\"name\":\"d\",\"type\":\"double\"},{\"name\":\"s\",\"type\":\"string\"},"
+    "{\"name\":\"by\",\"type\":\"bytes\"},"
+    "{\"name\":\"fx\",\"type\":{\"type\":\"fixed\",\"name\":\"Four\",\"size\":4}},"
+    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Colour\","
+    "\"symbols\":[\"RED\",\"GREEN\",\"BLUE\"]}},"
+    "{\"name\":\"arr\",\"type\":{\"type\":\"array\",\"items\":\"long\"}},"
+    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":\"string\"}},"
+    "{\"name\":\"u\",\"type\":[\"null\",\"double\"]},"
+    "{\"name\":\"nested\",\"type\":{\"type\":\"record\",\"name\":\"Inner\",\"fields\":["
+    "{\"name\":\"n\",\"type\":\"int\",\"default\":7},"
+    "{\"name\":\"ns\",\"type\":[\"string\",\"null\"],\"default\":\"x\"},"
+    "{\"name\":\"nb\",\"type\":\"bytes\",\"default\":\"\\u00ff\\u0001\"},"
+    "{\"name\":\"ne\",\"type\":\"Colour\",\"default\":\"GREEN\"},"
+    "{\"name\":\"na\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},"
+    "{\"name\":\"nm\",\"type\":{\"type\":\"map\",\"values\":\"int\"},\"default\":{\"k\":1}}]}},"
+    "{\"name\":\"list\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"Node\",\"fields\":["
+    "{\"name\":\"v\",\"type\":\"int\"},"
+    "{\"name\":\"next\",\"type\":[\"null\",\"Node\"],\"default\":null}]}],\"default\":null}]}";
+
+static const char g_alltypes_event[] =
+    "{\"b\":true,\"i\":-5,\"l\":1234567890123,\"f\":0.1,\"d\":87,\"s\":\"h\\u00e9llo\","
+    "\"by\":\"AAEC/w==\",\"fx\":\"3q2+7w==\",\"e\":\"BLUE\",\"arr\":[1,2,3],"
+    "\"m\":{\"a\":\"x\",\"b\":\"y\"},\"u\":2.25,"
+    "\"nested\":{\"n\":7,\"ns\":\"x\",\"nb\":\"/wE=\",\"ne\":\"GREEN\",\"na\":[],\"nm\":{\"k\":1}},"
+    "\"list\":{\"v\":1,\"next\":{\"v\":2,\"next\":null}}}";
+
+static void register_alltypes(const slt_registry_t *r, test_schema_t *out)
+{
+    char url[200];
+    const char *headers[] = {"Content-Type: application/vnd.schemaregistry.v1+json", NULL};
+    json_t *obj = json_pack("{s:s}", "schema", g_alltypes);
+    char *body = json_dumps(obj, JSON_COMPACT);
+    slt_http_req_t req = {
+        .method = "POST",
+        .url = slt_registry_url(r, "/subjects/slt_alltypes/versions", url, sizeof(url)),
+        .headers = headers,
+        .body = body,
+        .body_len = strlen(body)};
+    slt_http_resp_t resp;
+    long status = slt_http(&req, &resp);
+
+    SLT_REQUIRE(status == 200, "register slt_alltypes: HTTP %ld %.300s", status, resp.body);
+    slt_http_resp_dispose(&resp);
+    free(body);
+    json_decref(obj);
+    load_schema(r, "slt_alltypes", out);
+}
+
+static json_t *jget(json_t *root, const char *member, const char *inner)
+{
+    json_t *j = json_object_get(root, member);
+    return inner ? json_object_get(j, inner) : j;
+}
+
+static void test_alltypes(const slt_registry_t *r)
+{
+    test_schema_t ts;
+    slt_kafka_rec_t rec;
+    json_t *ev = json_loads(g_alltypes_event, 0, NULL), *sent, *dec, *want;
+    char why[400] = "";
+
+    SLT_REQUIRE(ev != NULL, "the all-types event parses");
+    register_alltypes(r, &ts);
+    encode_with(&ts, ev, &rec);
+    expect_match("all types", &rec, ev);
+
+    /* plain JSON back: 87 sent for a double reads 87.0, a float reads its float value */
+    dec = slt_event_value_decode(&rec, NULL, why, sizeof(why));
+    want = json_deep_copy(ev);
+    json_object_set_new(want, "d", json_real(87.0));
+    json_object_set_new(want, "f", json_real((double)0.1f));
+    SLT_CHECK(dec && json_equal(dec, want), "all types: decode gives the plain JSON (%s)", why);
+    json_decref(want);
+    json_decref(dec);
+
+    /* members absent from the event sent equal the defaults written */
+    sent = json_deep_copy(ev);
+    json_object_clear(json_object_get(sent, "nested"));
+    json_object_del(jget(sent, "list", "next"), "next");
+    expect_match("all types, defaults of every kind absent", &rec, sent);
+    json_decref(sent);
+
+    /* base64: URL-safe alphabet and no padding are the same bytes */
+    sent = json_deep_copy(ev);
+    json_object_set_new(sent, "by", json_string("AAEC_w"));
+    expect_match("all types, bytes sent URL-safe unpadded", &rec, sent);
+
+    static const struct {
+        const char *member, *inner, *json, *path;
+    } changes[] = {
+        {"b", NULL, "false", "b"},
+        {"i", NULL, "-6", "i"},
+        {"f", NULL, "0.2", "f"},
+        {"d", NULL, "87.5", "d"},
+        {"s", NULL, "\"hello\"", "s"},
+        {"by", NULL, "\"AAEC\"", "by"},
+        {"by", NULL, "\"not base64!\"", "by"},
+        {"fx", NULL, "\"3q2+7A==\"", "fx"},
+        {"e", NULL, "\"RED\"", "e"},
+        {"arr", NULL, "[1,2]", "arr"},
+        {"arr", NULL, "[1,2,4]", "arr[2]"},
+        {"m", NULL, "{\"a\":\"x\",\"c\":\"y\"}", "m.b"},
+        {"m", NULL, "{\"a\":\"x\"}", "m"},
+        {"u", NULL, "null", "u"},
+        {"nested", "ne", "\"BLUE\"", "nested.ne"},
+        {"nested", "nm", "{\"k\":2}", "nested.nm.k"},
+        {"list", "v", "5", "list.v"},
+    };
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        char what[96];
+        json_t *target = sent;
+        json_decref(sent);
+        sent = json_deep_copy(ev);
+        target = changes[i].inner ? json_object_get(sent, changes[i].member) : sent;
+        json_object_set_new(target, changes[i].inner ? changes[i].inner : changes[i].member,
+                            json_loads(changes[i].json, JSON_DECODE_ANY, NULL));
+        snprintf(what, sizeof(what), "all types, %s changed", changes[i].path);
+        expect_reject(what, &rec, sent, changes[i].path, NULL);
+    }
+    json_decref(sent);
+    rec_dispose(&rec);
+
+    /* written values that differ from the defaults, against events without those members */
+    static const struct {
+        const char *inner, *json;
+    } off_default[] = {{"n", "8"},        {"ns", "null"},    {"nb", "\"/wI=\""},
+                       {"ne", "\"RED\""}, {"na", "[\"q\"]"}, {"nm", "{}"}};
+    for (size_t i = 0; i < sizeof(off_default) / sizeof(off_default[0]); i++) {
+        char what[96], path[32];
+        json_t *written = json_deep_copy(ev);
+        json_object_set_new(json_object_get(written, "nested"), off_default[i].inner,
+                            json_loads(off_default[i].json, JSON_DECODE_ANY, NULL));
+        encode_with(&ts, written, &rec);
+        sent = json_deep_copy(ev);
+        json_object_del(json_object_get(sent, "nested"), off_default[i].inner);
+        snprintf(what, sizeof(what), "all types, nested.%s absent, not its default written",
+                 off_default[i].inner);
+        snprintf(path, sizeof(path), "nested.%s", off_default[i].inner);
+        expect_reject(what, &rec, sent, path, NULL);
+        json_decref(sent);
+        json_decref(written);
+        rec_dispose(&rec);
+    }
+    json_decref(ev);
+    avro_value_iface_decref(ts.iface);
+    avro_schema_decref(ts.schema);
+    slt_note("all types: every type, defaults of every kind, recursion, base64 forms");
+}
+
 /* Schemas cached by slt_schema_cache_warm stay usable with the registry gone. */
 static void test_cache_outlives_registry(slt_registry_t *r)
 {
@@ -336,7 +564,7 @@ static void test_cache_outlives_registry(slt_registry_t *r)
     json_t *ev = fixed_page_view();
 
     slt_schema_cache_clear();
-    SLT_CHECK(slt_schema_cache_warm() == 5, "warm-up caches the five default schemas");
+    SLT_CHECK(slt_schema_cache_warm() == 6, "warm-up caches the five default schemas and one");
     SLT_REQUIRE(slt_registry_stop(r, 5000) != -1, "registry stops");
     encode_event(ev, &rec);
     expect_match("page_view with the registry stopped (cached)", &rec, ev);
@@ -424,6 +652,7 @@ int main(void)
 
     test_accepts();
     test_rejects();
+    test_alltypes(&r);
     test_cache_outlives_registry(&r);
     if (slt_failures() == 0)
         slt_tempdir_remove(dir);

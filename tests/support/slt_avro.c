@@ -798,6 +798,9 @@ static int cmp_record(cmp_t *x, avro_value_t *v, const json_t *sent, int is_defa
             ok = cmp_value(x, &child, m, is_default, depth + 1);
         } else if ((m = json_object_get(field, "default")) != NULL) {
             ok = cmp_value(x, &child, m, 1, depth + 1);
+            size_t used = strlen(x->why);
+            if (!ok && !is_default && used < x->why_len)
+                snprintf(x->why + used, x->why_len - used, " (absent: its default)");
         } else {
             avro_value_t branch;
             ok = avro_value_get_type(&child) == AVRO_UNION &&
@@ -843,7 +846,7 @@ static int cmp_bytes(cmp_t *x, const void *buf, size_t size, const json_t *sent,
         return cmp_fail(x, "sent %s", is_default ? "a bad bytes default" : "no base64");
     ok = want_len == size && (size == 0 || memcmp(want, buf, size) == 0);
     free(want);
-    return ok ? 1 : cmp_fail(x, "%s", "bytes differ from the event sent");
+    return ok ? 1 : cmp_fail(x, "%s", "bytes differ");
 }
 
 static int cmp_value(cmp_t *x, avro_value_t *v, const json_t *sent, int is_default, int depth)
@@ -901,7 +904,7 @@ static int cmp_value(cmp_t *x, avro_value_t *v, const json_t *sent, int is_defau
         return json_string_length(sent) == size - 1 &&
                        memcmp(json_string_value(sent), str, size - 1) == 0
                    ? 1
-                   : cmp_fail(x, "%s", "string differs from the event sent");
+                   : cmp_fail(x, "%s", "string differs");
     }
     case AVRO_BYTES: {
         const void *buf = NULL;
@@ -934,7 +937,7 @@ static int cmp_value(cmp_t *x, avro_value_t *v, const json_t *sent, int is_defau
             return cmp_fail(x, "%s", "avro-c cannot read a union");
         /* A union's default is a value of its first branch (Avro specification). */
         if (is_default && disc != 0)
-            return cmp_fail(x, "%s", "absent from the event sent, decoded not its default");
+            return cmp_fail(x, "%s", "decoded another union branch than the default's");
         return cmp_value(x, &branch, sent, is_default, depth + 1);
     }
     case AVRO_ARRAY: {
