@@ -120,6 +120,13 @@ void slt_proc_dump_log(const slt_proc_t *p, size_t tail_bytes);
 #define SLT_TENANT_A "tenant-a"
 #define SLT_TENANT_B "tenant-b"
 
+/* A sluice-registry process (functions at the end of this header). */
+typedef struct {
+    char dir[400]; /* data in DIR/registry-data, log in DIR/registry.log */
+    int port;
+    slt_proc_t proc;
+} slt_registry_t;
+
 typedef struct {
     char dir[64];
     int redis_port, kafka_port, http_port, admin_port;
@@ -129,31 +136,45 @@ typedef struct {
     char **extra_sets; /* copies, with {redis_port} {kafka_port} {dir} substituted */
     size_t n_extra_sets;
     int is_registered;
+    /* The stack's schema registry (data and log in dir), with the five default schemas.
+     * registry.port is 0 while it has none. */
+    slt_registry_t registry;
+    char registry_url[64]; /* "http://127.0.0.1:<registry.port>", "" while none */
 } slt_stack_t;
 
-/* Starts redis-server, the dev broker and the gateway (see slt_gateway_start), each waited for
- * with a deadline. extra_sets is NULL or a NULL-terminated list of "key=value" passed to the
- * gateway as --set after the defaults; "{redis_port}", "{kafka_port}" and "{dir}" in them are
- * substituted. The environment variable SLT_EXTRA_SETS="k=v,k=v" (no commas inside a value)
- * appends more sets after those (ctest variants of a test, e.g. dedup.layout=buckets). Returns
- * 0, or -1 after dumping the logs (the stack is stopped). */
+/* Starts redis-server, the dev broker, the schema registry (default schemas registered; it
+ * becomes the registry slt_event_value_matches reads, see slt_registry_use) and the gateway (see
+ * slt_gateway_start), each waited for with a deadline. The gateway gets schema.registry_url
+ * (this registry) and schema.cache_dir (DIR/schema-cache) before the test's sets. extra_sets is NULL or a NULL-terminated list of
+ * "key=value" passed to the gateway as --set after the defaults; "{redis_port}", "{kafka_port}" and
+ * "{dir}" in them are substituted. The environment variable SLT_EXTRA_SETS="k=v,k=v" (no commas
+ * inside a value) appends more sets after those (ctest variants of a test, e.g.
+ * dedup.layout=buckets). Returns 0, or -1 after dumping the logs (the stack is stopped). */
 int slt_stack_start(slt_stack_t *s, const char *const *extra_sets);
-/* Stops the gateway (recording a failure unless it exits 0 on SIGTERM), the broker and redis.
- * Removes the temp dir unless a failure was recorded (then dumps the logs and prints the kept
- * dir's path). Accepts a half-started stack. */
+/* Stops the gateway (recording a failure unless it exits 0 on SIGTERM), the registry, the broker
+ * and redis. Removes the temp dir unless a failure was recorded (then dumps the logs and prints
+ * the kept dir's path). Accepts a half-started stack. */
 void slt_stack_stop(slt_stack_t *s);
 /* (Re)starts only the gateway (new ports are not picked) and waits until admin /readyz is 200
  * (20 s deadline). Returns 0 or -1 (log dumped). */
 int slt_gateway_start(slt_stack_t *s);
 /* Stops only the gateway (SIGTERM, timeout_ms, SIGKILL). Returns the raw wait status or -1. */
 int slt_gateway_stop(slt_stack_t *s, int timeout_ms);
-/* Starts another gateway (own ports, log NAME.log) on the same Redis and Kafka as s: *s2 is a
- * copy of s whose gateway is the new one; stop it with slt_gateway_stop(s2, ...) only. */
+/* Starts another gateway (own ports, log NAME.log) on the same Redis, Kafka and schema registry
+ * as s: *s2 is a copy of s whose gateway is the new one; stop it with slt_gateway_stop(s2, ...)
+ * only (registry kill/restart through s, not s2). */
 int slt_second_gateway_start(const slt_stack_t *s, slt_stack_t *s2, const char *name);
 /* kill -9 the stack's redis-server and reap it; restart it on the same port (empty: no
  * persistence in tests). Return 0 or -1. */
 int slt_redis_kill(slt_stack_t *s);
 int slt_redis_restart(slt_stack_t *s);
+/* kill -9 the stack's registry and reap it (the gateway then runs on its schema cache). First
+ * caches every schema the registry holds (slt_schema_cache_warm), so that values written with
+ * them stay checkable while it is down. Returns 0 or -1. */
+int slt_stack_registry_kill(slt_stack_t *s);
+/* Starts it again on the same port and data (the schemas registered survive). Returns 0 or -1
+ * (log dumped). */
+int slt_stack_registry_restart(slt_stack_t *s);
 /* Sends one command to the dev broker's control FIFO (see tools/devbroker/README.md) and waits
  * until the broker logged it as done. Returns 0 or -1. */
 int slt_broker_control(const slt_stack_t *s, const char *cmd);
@@ -378,12 +399,25 @@ int slt_check_all_accepted(const char *what, const slt_http_resp_t *resp, size_t
  * Audit: what must (not) be in Kafka
  * ------------------------------------------------------------------------------------------- */
 
-/* Checks one record's value against the event that was sent. For now the gateway forwards the
- * event's JSON unchanged: the value must parse as a JSON object with the same event_id and
- * user_id and be equal to what was sent. (When values become Avro, change only this.) Returns 1,
- * or 0 with the reason in why. */
+/* Checks one record's value against the event that was sent (the one place that knows the value
+ * format). A Confluent-framed value (0x00, 4-byte big-endian schema id, Avro binary) is decoded
+ * with avro-c against the writer schema, fetched by id from the registry in use
+ * (slt_registry_use; cached for the process), and must be consumed exactly; it matches when
+ * every record field equals the member sent under the gateway's JSON mapping (schema/README.md:
+ * ["null",T] is null or the T value, enums are symbols, bytes/fixed base64, int/long exact
+ * integers, float/double compared numerically so 87 sent matches 87.0), a member absent from the
+ * event equals the field's default (or null), and the event has no member the record lacks
+ * except the top-level schema_version the gateway skips. Any other value (dead letters keep the
+ * event's bytes) must be JSON equal to the event. Returns 1, or 0 with the reason in why: a path
+ * and what differs, never the values. Main thread only (the schema cache is not locked). */
 int slt_event_value_matches(const slt_kafka_rec_t *rec, const json_t *sent, char *why,
                             size_t why_len);
+/* The record's value as plain JSON (new reference): the decoded Avro record by the same mapping
+ * (every field present, unions as null or the value, bytes/fixed standard base64 with padding),
+ * *schema_id set (when not NULL) to its id; or a value that is not framed parsed as JSON,
+ * *schema_id = -1. NULL with the reason in why. Main thread only. */
+json_t *slt_event_value_decode(const slt_kafka_rec_t *rec, int32_t *schema_id, char *why,
+                               size_t why_len);
 
 typedef struct {
     json_t *expected;  /* event_id -> {"event": sent event, "tenant": "...", "seen": n} */
@@ -416,12 +450,6 @@ size_t slt_ledger_verify(slt_ledger_t *l, const slt_kafka_recs_t *recs, int64_t 
  * The schema registry (sluice-registry)
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct {
-    char dir[400]; /* data in DIR/registry-data, log in DIR/registry.log */
-    int port;
-    slt_proc_t proc;
-} slt_registry_t;
-
 /* Starts sluice-registry (SLT_REGISTRY_BIN overrides the built one) on 127.0.0.1:port (0: a free
  * port) and waits until GET /subjects answers 200 (15 s deadline). Returns 0, or -1 after
  * dumping its log. */
@@ -433,6 +461,18 @@ int slt_registry_stop(slt_registry_t *r, int timeout_ms);
 int slt_registry_restart(slt_registry_t *r);
 /* "http://127.0.0.1:<port><path>" into buf; returns buf. */
 const char *slt_registry_url(const slt_registry_t *r, const char *path, char *buf, size_t len);
+/* Makes r the registry that slt_event_value_matches / slt_event_value_decode fetch writer
+ * schemas from (process-wide: "the current registry"; only its port is kept). slt_stack_start
+ * calls it with the stack's registry, slt_stack_stop clears it; NULL clears. */
+void slt_registry_use(const slt_registry_t *r);
+/* The current registry's base URL ("http://127.0.0.1:<port>"), "" when none. */
+const char *slt_registry_in_use(void);
+/* Fetches every schema version of every subject of the current registry into the schema cache.
+ * Returns how many subject versions now have their schema cached, or -1 when there is no
+ * current registry or it did not answer GET /subjects. */
+int slt_schema_cache_warm(void);
+/* Forgets every cached schema (slt_finish and slt_abort call it). */
+void slt_schema_cache_clear(void);
 /* Registers the five default schemas (schema/defaults/<type>.avsc) under subjects page_view,
  * click, add_to_cart, purchase and api_request, as make run does. Returns the number registered
  * (5), or -1 with a failure recorded. */
