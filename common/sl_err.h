@@ -42,6 +42,12 @@
     X(BAD_UUID, "bad_uuid", 200, 0, "event_id must be a UUID string")                             \
     X(DUPLICATE_KEY, "duplicate_key", 200, 0, "a field appears twice")                            \
     X(BAD_VALUE, "bad_value", 200, 0, "field value out of range")                                 \
+    X(UNKNOWN_FIELD, "unknown_field", 200, 0, "field is not in the schema")                       \
+    X(OUT_OF_RANGE, "out_of_range", 200, 0, "number out of the range of its type")                \
+    X(BAD_ENUM, "bad_enum", 200, 0, "not one of the enum's symbols")                              \
+    X(BAD_UTF8, "bad_utf8", 200, 0, "string is not valid UTF-8")                                  \
+    X(TOO_DEEP, "too_deep", 200, 0, "event nested too deeply")                                    \
+    X(BAD_JSON, "bad_json", 200, 0, "event is not valid JSON")                                    \
     X(KAFKA_FAILED, "kafka_failed", 200, 1, "write to Kafka failed")                              \
     X(QUEUE_FULL, "queue_full", 200, 1, "producer queue full")                                    \
     X(ID_CONFLICT, "id_conflict", 200, 0,                                                         \

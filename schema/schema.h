@@ -1,6 +1,79 @@
-/* schema/: compiled event schemas, validation and JSON -> Avro transcoding, and the registry
- * cache. See schema/README.md. (API being built for issue 4.) */
+/* schema/: compiled Avro event schemas and the schema-directed JSON -> Avro transcoder (Confluent
+ * framing). See schema/README.md for the JSON mapping rules of every Avro type. */
 #ifndef SCHEMA_H
 #define SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <avro/schema.h>
+
+#include "sl_err.h"
+
+/* Nesting bound of an event: JSON levels (objects and arrays) including the event object itself.
+ * Deeper input fails with `too_deep`; the encoder's recursion is bounded by it. */
+#define SCHEMA_MAX_DEPTH 32
+
+/* Bytes of Confluent framing before the Avro body: 0x00 and the 4-byte big-endian schema id. */
+#define SCHEMA_FRAME_BYTES 5
+
+/* Field names and enum symbols longer than this are refused when compiling. */
+#define SCHEMA_MAX_NAME_BYTES 255
+
+/* A compiled Avro record schema: immutable after schema_compile_avro, so any number of threads
+ * may encode with it at once without locking. */
+typedef struct schema schema_t;
+
+/* Compiles an Avro schema (JSON text, need not be NUL-terminated) whose top-level type is a
+ * record. avro-c validates the text; the result also holds a compact program for the encoder and
+ * every field default pre-encoded. id is the registry id written into the Confluent framing.
+ * Returns NULL and writes a message into errbuf on any error (invalid schema, a default that
+ * does not match its type, unsupported decimal precision above 38). Any thread. */
+schema_t *schema_compile_avro(const char *json, size_t len, uint32_t id, char *errbuf,
+                              size_t errlen);
+
+/* Frees the schema; accepts NULL. No encode may be running with it. */
+void schema_destroy(schema_t *s);
+
+/* The registry id given to schema_compile_avro. */
+uint32_t schema_id(const schema_t *s);
+
+/* Full name of the top-level record ("sluice.events.PageView"); owned by the schema. */
+const char *schema_name(const schema_t *s);
+
+/* The avro-c schema (borrowed: valid until schema_destroy; take a reference with
+ * avro_schema_incref to keep it longer). For decoding, schema resolution and compatibility
+ * checks; never used by schema_encode_json. */
+avro_schema_t schema_avro(const schema_t *s);
+
+/* Why an event was refused. code is one of the per-event codes of common/sl_err.h; path names
+ * the offending value ("properties.revenue_cents", "items[3].sku"; empty for the event itself);
+ * detail is short human text ("expected long, got string"). Neither echoes the event's values,
+ * only its member names (map keys included, cut to fit). */
+typedef struct {
+    sl_err_t code;
+    char path[128];
+    char detail[128];
+} schema_error_t;
+
+/* Top-level members that belong to the envelope, not to the record (e.g. "schema_version"): the
+ * encoder skips them (their values must still be valid JSON). Names are NUL-terminated and
+ * compared to the raw member name. */
+typedef struct {
+    const char *const *names;
+    size_t count;
+} schema_skip_t;
+
+/* Validates one JSON event (an object; plain JSON, not Avro's JSON encoding) against s and
+ * writes the Confluent framing plus the Avro binary record into out[0..cap). skip may be NULL.
+ * Returns the number of bytes written, or -1 with *e filled (e->code is never SL_ERR_OK then);
+ * output too big for cap is `event_too_large`. On success e->code is SL_ERR_OK.
+ * json and out must not overlap. Allocates nothing for the default schemas; the free tail of out
+ * (beyond the bytes written) is used as scratch when an object's members arrive out of schema
+ * order, so a cap of about twice the encoded size avoids a heap fallback. Any thread. */
+ssize_t schema_encode_json(const schema_t *s, const char *json, size_t len,
+                           const schema_skip_t *skip, uint8_t *out, size_t cap,
+                           schema_error_t *e);
 
 #endif
