@@ -33,3 +33,7 @@ foreach(t schema_test_schema_binary_pb gateway_test_gw_parse_pb)
         target_link_libraries(${t} PRIVATE sl_test_protos)
     endif()
 endforeach()
+if(TARGET schema_test_schema_binary_avro)
+    target_compile_definitions(schema_test_schema_binary_avro PRIVATE
+        SL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+endif()
