@@ -12,38 +12,8 @@
 #include <avro.h>
 #include <cmocka.h>
 
+#include "binary_fixtures.h"
 #include "schema.h"
-
-/* Every Avro type and shape, with the envelope strings at the top (user_id a union). */
-static const char all_types[] =
-    "{\"type\":\"record\",\"name\":\"Ev\",\"namespace\":\"t\",\"fields\":["
-    "{\"name\":\"event_id\",\"type\":\"string\"},"
-    "{\"name\":\"event_type\",\"type\":\"string\"},"
-    "{\"name\":\"user_id\",\"type\":[\"null\",\"string\"]},"
-    "{\"name\":\"i\",\"type\":\"int\"},"
-    "{\"name\":\"l\",\"type\":\"long\"},"
-    "{\"name\":\"f\",\"type\":\"float\"},"
-    "{\"name\":\"d\",\"type\":\"double\"},"
-    "{\"name\":\"b\",\"type\":\"boolean\"},"
-    "{\"name\":\"by\",\"type\":\"bytes\"},"
-    "{\"name\":\"fx\",\"type\":{\"type\":\"fixed\",\"name\":\"F4\",\"size\":4}},"
-    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"R\",\"G\",\"B\"]}},"
-    "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":\"long\"}},"
-    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":[\"null\",\"string\"]}},"
-    "{\"name\":\"u\",\"type\":[\"int\",\"long\",\"double\",\"string\",\"boolean\","
-    "{\"type\":\"array\",\"items\":\"int\"},{\"type\":\"map\",\"values\":\"int\"}]},"
-    "{\"name\":\"ts\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
-    "{\"name\":\"dt\",\"type\":{\"type\":\"int\",\"logicalType\":\"date\"}},"
-    "{\"name\":\"dec\",\"type\":[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\","
-    "\"precision\":10,\"scale\":2}]},"
-    "{\"name\":\"r\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"Inner\",\"fields\":["
-    "{\"name\":\"x\",\"type\":\"int\"},"
-    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
-    "{\"name\":\"child\",\"type\":[\"null\",\"Inner\"]}]}]},"
-    "{\"name\":\"rs\",\"type\":{\"type\":\"array\",\"items\":\"Inner\"}},"
-    "{\"name\":\"n\",\"type\":\"null\"},"
-    "{\"name\":\"nulls\",\"type\":{\"type\":\"array\",\"items\":\"null\"}}"
-    "]}";
 
 static schema_t *compile(const char *text)
 {
@@ -217,7 +187,7 @@ static void expect_same(const schema_slice_t *sl, const char *s, size_t len)
 
 static void test_random_values_differential(void **state)
 {
-    schema_t *s = compile(all_types);
+    schema_t *s = compile(binary_avro_all_types);
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema_avro(s));
     avro_value_t v;
     static char buf[1 << 16];
