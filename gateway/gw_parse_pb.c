@@ -81,7 +81,8 @@ static int pbr_field(pbr_t *r, uint32_t *num, int *wt, uint64_t *v, const uint8_
 
     if (pbr_varint(r, &tag) != 0)
         return -1;
-    if (tag > 0xFFFFFFFFu || (tag >> 3) == 0)
+    /* a tag is a uint32 varint: at most 5 bytes, as protobuf readers require */
+    if (tag > 0xFFFFFFFFu || (tag >> 3) == 0 || r->p - at > 5)
         return pbr_fail(r, at, "bad field tag");
     *num = (uint32_t)(tag >> 3);
     *wt = (int)(tag & 7);

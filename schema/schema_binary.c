@@ -504,7 +504,7 @@ static int wr_next(wr_t *w, uint32_t *num, int *wt, uint64_t *v, wr_t *sub, unsi
 
     if (w->p == w->end)
         return 0;
-    if ((n = get_varint(w->p, w->end, &tag)) == 0 || tag > 0xFFFFFFFFu)
+    if ((n = get_varint(w->p, w->end, &tag)) == 0 || n > 5 || tag > 0xFFFFFFFFu)
         return -1;
     w->p += n;
     *num = (uint32_t)(tag >> 3);
@@ -1114,7 +1114,8 @@ static int pv_message(pv_t *c, const pbm_t *m, const uint8_t **pp, const uint8_t
                 return bin_fail(c->e, SL_ERR_BAD_RECORD, "group %u has no end", group);
             break;
         }
-        if ((n = get_varint(p, end, &tag)) == 0 || tag > 0xFFFFFFFFu)
+        /* a tag is a uint32 varint: at most 5 bytes, as protobuf readers require */
+        if ((n = get_varint(p, end, &tag)) == 0 || n > 5 || tag > 0xFFFFFFFFu)
             return bin_fail(c->e, SL_ERR_BAD_RECORD, "bad field tag");
         p += n;
         num = (uint32_t)(tag >> 3);

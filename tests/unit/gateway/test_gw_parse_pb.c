@@ -172,6 +172,9 @@ static void test_malformed(void **state)
     pbw_varint(&w, (uint64_t)1 << 35); /* tag over 32 bits */
     EXPECT_MALFORMED(&w, "bad field tag");
     w.n = 0;
+    pbw_raw(&w, "\x82\x82\x82\x82\x82\x00\x00", 7); /* a small tag padded to 6 bytes */
+    EXPECT_MALFORMED(&w, "bad field tag");
+    w.n = 0;
     pbw_tag(&w, 5, 6);
     EXPECT_MALFORMED(&w, "invalid wire type");
     w.n = 0;

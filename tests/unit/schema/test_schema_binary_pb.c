@@ -564,6 +564,9 @@ static void test_wire_failures(void **state)
     pbw_varint(&w, 100); /* length past the end */
     EXPECT_FAIL(s, &w, SL_ERR_BAD_RECORD, "properties");
     w.n = 0;
+    pbw_raw(&w, "\x8A\x80\x80\x80\x80\x00\x00", 7); /* field 1 LEN, tag padded to 6 bytes */
+    EXPECT_FAIL(s, &w, SL_ERR_BAD_RECORD, "");
+    w.n = 0;
     pbw_raw(&w, "\x00", 1); /* field number 0 */
     EXPECT_FAIL(s, &w, SL_ERR_BAD_RECORD, "");
     w.n = 0;
