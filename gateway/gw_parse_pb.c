@@ -128,9 +128,10 @@ static sl_err_t malformed(gw_alloc_fn alloc, void *actx, const pbr_t *r, gw_batc
 /* Known field with the wrong wire type: protobuf readers refuse these too. */
 static int wrong_type(pbr_t *r, const uint8_t *at, uint32_t num)
 {
-    return pbr_fail(r, at, num == 1   ? "records (field 1) must be length-delimited"
-                           : num == 2 ? "sent_at (field 2) must be a varint"
-                                      : "write_key (field 3) must be length-delimited");
+    return pbr_fail(r, at,
+                    num == 1   ? "records (field 1) must be length-delimited"
+                    : num == 2 ? "sent_at (field 2) must be a varint"
+                               : "write_key (field 3) must be length-delimited");
 }
 
 sl_err_t gw_parse_pb_batch(const char *body, size_t len, const gw_parse_limits_t *limits,

@@ -228,8 +228,8 @@ static int av_blocks(av_t *c, const snode_t *n, unsigned depth)
             has_size = 1;
         }
         if ((uint64_t)count > c->items_left)
-            return bin_fail(c->e, SL_ERR_BAD_RECORD, "block of %lld items: more than the "
-                            "record can hold", (long long)count);
+            return bin_fail(c->e, SL_ERR_BAD_RECORD,
+                            "block of %lld items: more than the record can hold", (long long)count);
         c->items_left -= (uint64_t)count;
         start = c->p;
         for (int64_t i = 0; i < count; i++, index++) {
@@ -326,7 +326,7 @@ static int av_value(av_t *c, uint32_t node, unsigned depth)
         if (av_long(c, &b))
             return -1;
         if (b < 0 || (uint64_t)b >= n->count)
-            return bin_fail(c->e, SL_ERR_BAD_VALUE, "union branch %lld, the union has %u", 
+            return bin_fail(c->e, SL_ERR_BAD_VALUE, "union branch %lld, the union has %u",
                             (long long)b, n->count);
         return av_value(c, s->branches[n->first + b], depth);
     }
@@ -396,30 +396,47 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I
 
 /* FieldDescriptorProto.Type */
 enum {
-    PT_DOUBLE = 1, PT_FLOAT, PT_INT64, PT_UINT64, PT_INT32, PT_FIXED64, PT_FIXED32, PT_BOOL,
-    PT_STRING, PT_GROUP, PT_MESSAGE, PT_BYTES, PT_UINT32, PT_ENUM, PT_SFIXED32, PT_SFIXED64,
-    PT_SINT32, PT_SINT64
+    PT_DOUBLE = 1,
+    PT_FLOAT,
+    PT_INT64,
+    PT_UINT64,
+    PT_INT32,
+    PT_FIXED64,
+    PT_FIXED32,
+    PT_BOOL,
+    PT_STRING,
+    PT_GROUP,
+    PT_MESSAGE,
+    PT_BYTES,
+    PT_UINT32,
+    PT_ENUM,
+    PT_SFIXED32,
+    PT_SFIXED64,
+    PT_SINT32,
+    PT_SINT64
 };
 
-static const char *const pt_names[] = {
-    "?", "double", "float", "int64", "uint64", "int32", "fixed64", "fixed32", "bool", "string",
-    "group", "message", "bytes", "uint32", "enum", "sfixed32", "sfixed64", "sint32", "sint64"};
+static const char *const pt_names[] = {"?",        "double",   "float",   "int64",  "uint64",
+                                       "int32",    "fixed64",  "fixed32", "bool",   "string",
+                                       "group",    "message",  "bytes",   "uint32", "enum",
+                                       "sfixed32", "sfixed64", "sint32",  "sint64"};
 
-static const uint8_t pt_wire[] = {0, WT_I64, WT_I32, WT_VARINT, WT_VARINT, WT_VARINT, WT_I64,
-                                  WT_I32, WT_VARINT, WT_LEN, WT_SGROUP, WT_LEN, WT_LEN,
-                                  WT_VARINT, WT_VARINT, WT_I32, WT_I64, WT_VARINT, WT_VARINT};
+static const uint8_t pt_wire[] = {0,         WT_I64, WT_I32,    WT_VARINT, WT_VARINT,
+                                  WT_VARINT, WT_I64, WT_I32,    WT_VARINT, WT_LEN,
+                                  WT_SGROUP, WT_LEN, WT_LEN,    WT_VARINT, WT_VARINT,
+                                  WT_I32,    WT_I64, WT_VARINT, WT_VARINT};
 
-#define PB_MAX_FIELD 536870911u  /* 2^29 - 1 */
-#define PB_DENSE_MAX 256         /* field numbers below this are found by direct index */
+#define PB_MAX_FIELD 536870911u /* 2^29 - 1 */
+#define PB_DENSE_MAX 256        /* field numbers below this are found by direct index */
 #define PB_MAX_DESC_BYTES (4u << 20)
 #define PB_MAX_FIELDS 4096 /* per message */
 
 typedef struct {
     uint32_t number;
     uint8_t type, label, wire, packable;
-    int32_t ref;     /* message (PT_MESSAGE, PT_GROUP) or enum (PT_ENUM) index; -1 */
-    int32_t req_bit; /* bit in the message's required mask, -1 */
-    const char *name;     /* in the schema's copy of the descriptor */
+    int32_t ref;      /* message (PT_MESSAGE, PT_GROUP) or enum (PT_ENUM) index; -1 */
+    int32_t req_bit;  /* bit in the message's required mask, -1 */
+    const char *name; /* in the schema's copy of the descriptor */
     uint32_t name_len;
     const char *type_name; /* ".pkg.Msg", resolved into ref at the end of compiling */
     uint32_t type_name_len;
@@ -670,8 +687,7 @@ static int pc_field(pc_t *pc, pbm_t *msg, wr_t f)
     uint64_t v;
     wr_t sub;
 
-    fd = pc_slot(pc, (void **)&pc->pb->fields, &pc->pb->nfields, &pc->pb->cap_fields,
-                 sizeof(*fd));
+    fd = pc_slot(pc, (void **)&pc->pb->fields, &pc->pb->nfields, &pc->pb->cap_fields, sizeof(*fd));
     if (!fd)
         return -1;
     fd->ref = -1;
@@ -857,8 +873,8 @@ static int pc_link_names(pc_t *pc, const pc_name_t *tab, size_t ntab)
             if (f->type == PT_MESSAGE || f->type == PT_GROUP || f->type == PT_ENUM) {
                 const pc_name_t *t;
                 if (!f->type_name)
-                    return pc_fail(pc, "message %s: field %.*s has no type name",
-                                   m->full_name + 1, (int)f->name_len, f->name);
+                    return pc_fail(pc, "message %s: field %.*s has no type name", m->full_name + 1,
+                                   (int)f->name_len, f->name);
                 t = find_name(tab, ntab, f->type_name, f->type_name_len);
                 if (t && t->is_enum == (f->type == PT_ENUM))
                     f->ref = t->idx;
@@ -1053,8 +1069,7 @@ static int pv_skip(pv_t *c, uint32_t num, int wt, const uint8_t **pp, const uint
         break;
     case WT_SGROUP: {
         /* an unknown group: walk it as a message without fields, so its own nesting is checked */
-        static const pbm_t empty = {.first_child = -1, .next_sibling = -1,
-                                    .extract = {-1, -1, -1}};
+        static const pbm_t empty = {.first_child = -1, .next_sibling = -1, .extract = {-1, -1, -1}};
         if (depth >= SCHEMA_MAX_DEPTH)
             return bin_fail(c->e, SL_ERR_TOO_DEEP, "nested deeper than %d", SCHEMA_MAX_DEPTH);
         if (pv_message(c, &empty, &p, end, depth + 1, num, NULL))
@@ -1083,8 +1098,8 @@ static int pv_scalar(pv_t *c, const pbf_t *f, const uint8_t **pp, const uint8_t 
          * fields; for an event it is a value the schema does not allow */
         if (f->type == PT_ENUM && c->pb->enums[f->ref].is_closed &&
             !enum_has(&c->pb->enums[f->ref], (int32_t)(uint32_t)v))
-            return bin_fail(c->e, SL_ERR_BAD_ENUM, "%d is not a value of %s",
-                            (int32_t)(uint32_t)v, c->pb->enums[f->ref].full_name + 1);
+            return bin_fail(c->e, SL_ERR_BAD_ENUM, "%d is not a value of %s", (int32_t)(uint32_t)v,
+                            c->pb->enums[f->ref].full_name + 1);
         *pp = p + n;
         return 0;
     }
@@ -1155,14 +1170,13 @@ static int pv_message(pv_t *c, const pbm_t *m, const uint8_t **pp, const uint8_t
                         schema_slice_t *slot = (int32_t)k == m->extract[0]   ? &out->event_id
                                                : (int32_t)k == m->extract[1] ? &out->user_id
                                                : (int32_t)k == m->extract[2] ? &out->event_type
-                                                                              : NULL;
+                                                                             : NULL;
                         if (slot)
                             slot->ptr = (const char *)sub, slot->len = (size_t)v;
                     }
                 } else if (f->type == PT_MESSAGE) {
                     if (depth + 1 >= SCHEMA_MAX_DEPTH) {
-                        bin_fail(c->e, SL_ERR_TOO_DEEP, "nested deeper than %d",
-                                 SCHEMA_MAX_DEPTH);
+                        bin_fail(c->e, SL_ERR_TOO_DEEP, "nested deeper than %d", SCHEMA_MAX_DEPTH);
                         return pv_path(c->e, f);
                     }
                     if (pv_message(c, &pb->msgs[f->ref], &sub, p, depth + 1, 0, NULL))
@@ -1192,8 +1206,10 @@ static int pv_message(pv_t *c, const pbm_t *m, const uint8_t **pp, const uint8_t
             qend = q + v;
             p = qend;
             if (f->wire != WT_VARINT && v % (f->wire == WT_I64 ? 8 : 4) != 0) {
-                bin_fail(c->e, SL_ERR_BAD_RECORD, "packed %s: %llu bytes is not a whole number "
-                         "of values", pt_names[f->type], (unsigned long long)v);
+                bin_fail(c->e, SL_ERR_BAD_RECORD,
+                         "packed %s: %llu bytes is not a whole number "
+                         "of values",
+                         pt_names[f->type], (unsigned long long)v);
                 return pv_path(c->e, f);
             }
             for (uint64_t i = 0; q < qend; i++) {
@@ -1252,8 +1268,10 @@ static int pb_validate(const schema_t *s, const uint8_t *p, size_t len, schema_e
         for (int64_t k = 0; k < idx && mi >= 0; k++)
             mi = pb->msgs[mi].next_sibling;
         if (idx < 0 || mi < 0)
-            return bin_fail(e, SL_ERR_BAD_RECORD, "message index %lld (level %lld) not in the "
-                            "schema", (long long)idx, (long long)i);
+            return bin_fail(e, SL_ERR_BAD_RECORD,
+                            "message index %lld (level %lld) not in the "
+                            "schema",
+                            (long long)idx, (long long)i);
     }
     return pv_message(&c, &pb->msgs[mi], &p, end, 0, 0, out);
 }

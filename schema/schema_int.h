@@ -85,7 +85,7 @@ struct schema {
     uint32_t nbranches;
     /* binary records (schema_binary.c): the tag, and for Protobuf the compiled descriptor (the
      * Avro members above are then empty). calloc's zero makes every Avro schema AVRO. */
-    uint8_t kind;          /* schema_kind_t */
+    uint8_t kind;         /* schema_kind_t */
     struct schema_pb *pb;  /* SCHEMA_KIND_PROTOBUF only */
 };
 

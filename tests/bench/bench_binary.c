@@ -118,8 +118,9 @@ static size_t pb_record(uint8_t *out, uint32_t id)
     pbw_str(&w, 4, "u_8c41f2d07a");
     pbw_str(&w, 5, "s_1f9e0b7c35d4");
     pbw_uint(&w, 6, 4242);
-    pbw_str(&props, 1, "https://shop.example.com/products/blue-widget?ref=mail&utm_source="
-                       "newsletter&utm_campaign=autumn");
+    pbw_str(&props, 1,
+            "https://shop.example.com/products/blue-widget?ref=mail&utm_source="
+            "newsletter&utm_campaign=autumn");
     pbw_str(&props, 2, "https://mail.example.net/inbox/message/8c41f2d07a");
     pbw_str(&props, 3, "Blue Widget \xe2\x80\x93 Shop");
     pbw_uint(&props, 4, 182);
@@ -153,8 +154,7 @@ static void run(const char *name, const schema_t *s, const uint8_t *rec, size_t 
     wall = now_s(CLOCK_MONOTONIC) - w0;
     cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     printf("%-30s %4zu B: %6.1f ns/record (cpu %6.1f)  %10.0f records/s  [%zu]\n", name, len,
-           wall * 1e9 / (double)iters, cpu * 1e9 / (double)iters, (double)iters / wall,
-           sink % 7);
+           wall * 1e9 / (double)iters, cpu * 1e9 / (double)iters, (double)iters / wall, sink % 7);
 }
 
 static void *bump(void *actx, size_t n)

@@ -63,8 +63,8 @@ static void init(void)
     char err[256];
     if (schemas[0])
         return;
-    schemas[0] = schema_compile_avro(binary_avro_all_types, strlen(binary_avro_all_types), 0,
-                                     err, sizeof(err));
+    schemas[0] = schema_compile_avro(binary_avro_all_types, strlen(binary_avro_all_types), 0, err,
+                                     sizeof(err));
     CHECK(schemas[0] != NULL);
     avro_iface = avro_generic_class_from_schema(schema_avro(schemas[0]));
     CHECK(avro_iface != NULL);
@@ -156,10 +156,10 @@ static int has_group(const uint8_t *p, size_t len, int kind, int depth)
             break;
         case 2: {
             uint32_t num = (uint32_t)(tag >> 3);
-            int sub = kind == 0 && num == 6    ? 1
+            int sub = kind == 0 && num == 6                   ? 1
                       : kind == 0 && (num == 22 || num == 27) ? 2
-                      : kind == 1 && num == 4  ? 1
-                                               : -1;
+                      : kind == 1 && num == 4                 ? 1
+                                                              : -1;
             shift = 0;
             do {
                 v |= (uint64_t)(*p & 0x7F) << shift;

@@ -108,8 +108,8 @@ static void differential(const uint8_t *data, size_t size, const gw_batch_doc_t 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const gw_parse_limits_t limits = {.max_events = 50, .max_event_bytes = 256,
-                                             .max_depth = 16};
+    static const gw_parse_limits_t limits = {
+        .max_events = 50, .max_event_bytes = 256, .max_depth = 16};
     arena_t a = {{0}, 0};
     gw_batch_doc_t doc;
     sl_err_t err = gw_parse_pb_batch((const char *)data, size, &limits, arena_alloc, &a, &doc);

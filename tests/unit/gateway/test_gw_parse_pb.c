@@ -35,8 +35,7 @@ static void arena_free(arena_t *a)
     a->n = 0;
 }
 
-static const gw_parse_limits_t limits = {.max_events = 500, .max_event_bytes = 64,
-                                         .max_depth = 32};
+static const gw_parse_limits_t limits = {.max_events = 500, .max_event_bytes = 64, .max_depth = 32};
 
 static sl_err_t parse(arena_t *a, const pbw_t *w, gw_batch_doc_t *doc)
 {
@@ -112,22 +111,22 @@ static void test_empty_and_unknown(void **state)
     arena_free(&a);
 }
 
-#define EXPECT_MALFORMED(w_, why)                                                                 \
-    do {                                                                                          \
-        arena_t a_ = {0};                                                                         \
-        gw_batch_doc_t d_;                                                                        \
-        assert_int_equal(parse(&a_, w_, &d_), SL_ERR_MALFORMED_PROTOBUF);                         \
-        assert_non_null(d_.err_detail);                                                           \
-        if (!strstr(d_.err_detail, why))                                                          \
-            fail_msg("detail '%s' lacks '%s'", d_.err_detail, why);                              \
-        arena_free(&a_);                                                                          \
+#define EXPECT_MALFORMED(w_, why)                                                                  \
+    do {                                                                                           \
+        arena_t a_ = {0};                                                                          \
+        gw_batch_doc_t d_;                                                                         \
+        assert_int_equal(parse(&a_, w_, &d_), SL_ERR_MALFORMED_PROTOBUF);                          \
+        assert_non_null(d_.err_detail);                                                            \
+        if (!strstr(d_.err_detail, why))                                                           \
+            fail_msg("detail '%s' lacks '%s'", d_.err_detail, why);                                \
+        arena_free(&a_);                                                                           \
     } while (0)
 
 static void test_malformed(void **state)
 {
     static pbw_t w;
-    static const uint8_t eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                     0x00};
+    static const uint8_t eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                     0x80, 0x80, 0x80, 0x80, 0x00};
 
     w.n = 0;
     pbw_uint(&w, 1, 5); /* records as a varint */
@@ -290,10 +289,8 @@ static void test_prefixes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_protobuf_c_batch),
-        cmocka_unit_test(test_empty_and_unknown),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_protobuf_c_batch), cmocka_unit_test(test_empty_and_unknown),
+        cmocka_unit_test(test_malformed),        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

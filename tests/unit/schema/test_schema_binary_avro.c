@@ -42,8 +42,7 @@ static void test_frame(void **state)
     assert_int_equal(schema_frame_parse(rec, 4, &id, &payload, &len), -1);
     assert_int_equal(schema_frame_parse(rec, 0, &id, &payload, &len), -1);
     assert_int_equal(schema_frame_parse(NULL, 0, &id, &payload, &len), -1);
-    assert_int_equal(schema_frame_parse((const uint8_t *)"\x01\0\0\0\x01x", 6, &id, &payload,
-                                        &len),
+    assert_int_equal(schema_frame_parse((const uint8_t *)"\x01\0\0\0\x01x", 6, &id, &payload, &len),
                      -1); /* magic byte must be 0 */
 }
 
@@ -81,14 +80,12 @@ static void fill(avro_value_t *v, int depth)
         assert_int_equal(avro_value_set_boolean(v, (int)(rnd() % 2)), 0);
         break;
     case AVRO_INT32: /* extremes too: 5-byte varints */
-        assert_int_equal(avro_value_set_int(v, rnd() % 4 ? (int32_t)(rnd() % 200) - 100
-                                                          : (int32_t)rnd()),
-                         0);
+        assert_int_equal(
+            avro_value_set_int(v, rnd() % 4 ? (int32_t)(rnd() % 200) - 100 : (int32_t)rnd()), 0);
         break;
     case AVRO_INT64:
-        assert_int_equal(avro_value_set_long(v, rnd() % 4 ? (int64_t)(rnd() % 200) - 100
-                                                           : (int64_t)rnd()),
-                         0);
+        assert_int_equal(
+            avro_value_set_long(v, rnd() % 4 ? (int64_t)(rnd() % 200) - 100 : (int64_t)rnd()), 0);
         break;
     case AVRO_FLOAT:
         assert_int_equal(avro_value_set_float(v, (float)rnd()), 0);
@@ -113,9 +110,9 @@ static void fill(avro_value_t *v, int depth)
         assert_int_equal(avro_value_set_fixed(v, buf, n), 0);
         break;
     case AVRO_ENUM:
-        assert_int_equal(avro_value_set_enum(v, (int)(rnd() % (uint64_t)
-                                                       avro_schema_enum_number_of_symbols(sc))),
-                         0);
+        assert_int_equal(
+            avro_value_set_enum(v, (int)(rnd() % (uint64_t)avro_schema_enum_number_of_symbols(sc))),
+            0);
         break;
     case AVRO_ARRAY:
         n = depth > 4 ? 0 : rnd() % 4;
@@ -253,19 +250,17 @@ static schema_t *one_field(const char *type)
     return compile(text);
 }
 
-static void expect(const char *type, const void *bytes, size_t len, sl_err_t code,
-                   const char *path)
+static void expect(const char *type, const void *bytes, size_t len, sl_err_t code, const char *path)
 {
     schema_t *s = one_field(type);
     schema_error_t e;
     int rc = schema_validate_binary(s, bytes, len, NULL, &e);
     if (code == SL_ERR_OK) {
         if (rc != 0)
-            fail_msg("%s: refused: %s at '%s': %s", type, sl_err_code(e.code), e.path,
-                     e.detail);
+            fail_msg("%s: refused: %s at '%s': %s", type, sl_err_code(e.code), e.path, e.detail);
     } else if (rc != -1 || e.code != code || strcmp(e.path, path) != 0) {
-        fail_msg("%s: got rc %d %s at '%s' (%s), want %s at '%s'", type, rc,
-                 sl_err_code(e.code), e.path, e.detail, sl_err_code(code), path);
+        fail_msg("%s: got rc %d %s at '%s' (%s), want %s at '%s'", type, rc, sl_err_code(e.code),
+                 e.path, e.detail, sl_err_code(code), path);
     } else {
         assert_true(e.detail[0] != '\0');
     }
@@ -458,12 +453,9 @@ static void test_transcoder_output(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_frame),
-        cmocka_unit_test(test_random_values_differential),
-        cmocka_unit_test(test_scalars),
-        cmocka_unit_test(test_unions_arrays_maps),
-        cmocka_unit_test(test_paths_and_depth),
-        cmocka_unit_test(test_transcoder_output),
+        cmocka_unit_test(test_frame),           cmocka_unit_test(test_random_values_differential),
+        cmocka_unit_test(test_scalars),         cmocka_unit_test(test_unions_arrays_maps),
+        cmocka_unit_test(test_paths_and_depth), cmocka_unit_test(test_transcoder_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,21 +75,21 @@ static int check(const schema_t *s, const uint8_t *prefix, size_t plen, const pb
     return schema_validate_binary(s, buf, plen + body->n, x, e);
 }
 
-#define EXPECT_FAIL(s, w, code_, path_)                                                           \
-    do {                                                                                          \
-        schema_error_t e_;                                                                        \
-        assert_int_equal(check(s, NULL, 0, w, NULL, &e_), -1);                                    \
-        if (e_.code != (code_) || strcmp(e_.path, path_) != 0)                                    \
-            fail_msg("got %s at '%s' (%s), want %s at '%s'", sl_err_code(e_.code), e_.path,       \
-                     e_.detail, sl_err_code(code_), path_);                                       \
-        assert_true(e_.detail[0] != '\0');                                                        \
+#define EXPECT_FAIL(s, w, code_, path_)                                                            \
+    do {                                                                                           \
+        schema_error_t e_;                                                                         \
+        assert_int_equal(check(s, NULL, 0, w, NULL, &e_), -1);                                     \
+        if (e_.code != (code_) || strcmp(e_.path, path_) != 0)                                     \
+            fail_msg("got %s at '%s' (%s), want %s at '%s'", sl_err_code(e_.code), e_.path,        \
+                     e_.detail, sl_err_code(code_), path_);                                        \
+        assert_true(e_.detail[0] != '\0');                                                         \
     } while (0)
 
-#define EXPECT_OK(s, w)                                                                           \
-    do {                                                                                          \
-        schema_error_t e_;                                                                        \
-        if (check(s, NULL, 0, w, NULL, &e_) != 0)                                                 \
-            fail_msg("refused: %s at '%s': %s", sl_err_code(e_.code), e_.path, e_.detail);        \
+#define EXPECT_OK(s, w)                                                                            \
+    do {                                                                                           \
+        schema_error_t e_;                                                                         \
+        if (check(s, NULL, 0, w, NULL, &e_) != 0)                                                  \
+            fail_msg("refused: %s at '%s': %s", sl_err_code(e_.code), e_.path, e_.detail);         \
     } while (0)
 
 static void test_compile(void **state)
@@ -188,7 +188,8 @@ static schema_t *compile_hand(const fdesc_t *fields, size_t n, int with_import, 
 static void test_compile_refusals(void **state)
 {
     char err[256];
-    static const uint8_t junk[] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    static const uint8_t junk[] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                   0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
     static const uint8_t no_msg[] = {0x0A, 0x01, 'x'}; /* just a file name */
     const fdesc_t ok[] = {{"a", 1, 1, 9, NULL}, {"b", 2, 1, 11, ".h.M"}};
     const fdesc_t unresolved[] = {{"t", 1, 1, 11, ".google.protobuf.Timestamp"}};
@@ -436,14 +437,14 @@ static void test_message_index(void **state)
     static pbw_t w;
     schema_extract_t x;
     schema_error_t e;
-    static const uint8_t inner[] = {0x04, 0x00, 0x00}; /* count 2: [0, 0] */
-    static const uint8_t props[] = {0x02, 0x02};       /* count 1: [1] */
-    static const uint8_t missing[] = {0x02, 0x04};     /* [2]: no third message */
+    static const uint8_t inner[] = {0x04, 0x00, 0x00};          /* count 2: [0, 0] */
+    static const uint8_t props[] = {0x02, 0x02};                /* count 1: [1] */
+    static const uint8_t missing[] = {0x02, 0x04};              /* [2]: no third message */
     static const uint8_t missing_nested[] = {0x04, 0x02, 0x00}; /* [1, 0]: Props has none */
-    static const uint8_t negative[] = {0x01};          /* count -1 */
-    static const uint8_t neg_index[] = {0x02, 0x01};   /* [-1] */
-    static const uint8_t huge[] = {0xFE, 0x01};        /* count 127 */
-    static const uint8_t cut[] = {0x04, 0x00};         /* count 2, one index */
+    static const uint8_t negative[] = {0x01};                   /* count -1 */
+    static const uint8_t neg_index[] = {0x02, 0x01};            /* [-1] */
+    static const uint8_t huge[] = {0xFE, 0x01};                 /* count 127 */
+    static const uint8_t cut[] = {0x04, 0x00};                  /* count 2, one index */
 
     w.n = 0;
     pbw_str(&w, 1, "inner-id");
@@ -481,10 +482,11 @@ static void test_wire_failures(void **state)
     static const uint8_t bad_utf8[] = {'a', 0xC3, 0x28};
     static const uint8_t overlong[] = {0xC0, 0x80};
     static const uint8_t surrogate[] = {0xED, 0xA0, 0x80};
-    static const uint8_t eleven[] = {0xA0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                     0x01};
-    static const uint8_t tenth_big[] = {0x98, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                        0x80, 0x02}; /* field 3 (ts) with bit 64 set */
+    static const uint8_t eleven[] = {0xA0, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                     0x80, 0x80, 0x80, 0x80, 0x01};
+    static const uint8_t tenth_big[] = {
+        0x98, 0x80, 0x80, 0x80, 0x80, 0x80,
+        0x80, 0x80, 0x80, 0x80, 0x02}; /* field 3 (ts) with bit 64 set */
 
     /* strings */
     w.n = 0;
