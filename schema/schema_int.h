@@ -86,7 +86,7 @@ struct schema {
     /* binary records (schema_binary.c): the tag, and for Protobuf the compiled descriptor (the
      * Avro members above are then empty). calloc's zero makes every Avro schema AVRO. */
     uint8_t kind;         /* schema_kind_t */
-    struct schema_pb *pb;  /* SCHEMA_KIND_PROTOBUF only */
+    struct schema_pb *pb; /* SCHEMA_KIND_PROTOBUF only */
 };
 
 /* Frees a compiled Protobuf descriptor (schema_binary.c); accepts NULL. */
