@@ -101,6 +101,8 @@ static int pbr_field(pbr_t *r, uint32_t *num, int *wt, uint64_t *v, const uint8_
     case WT_LEN:
         if (pbr_varint(r, v) != 0)
             return -1;
+        if (r->p - *val > 5) /* lengths are 32-bit to protobuf readers: at most 5 bytes */
+            return pbr_fail(r, at, "length over 5 bytes");
         if (*v > (uint64_t)(r->end - r->p))
             return pbr_fail(r, at, "length past the end of the body");
         *val = r->p;

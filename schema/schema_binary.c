@@ -118,6 +118,16 @@ static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *
     return 0;
 }
 
+/* A protobuf length: a varint of at most 5 bytes (protobuf readers take lengths as 32-bit) whose
+ * value fits in what is left. Returns the varint's byte count, or 0. */
+static inline size_t get_pb_len(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    size_t n = get_varint(p, end, v);
+    if (n == 0 || n > 5 || *v > (uint64_t)(end - p - n))
+        return 0;
+    return n;
+}
+
 int schema_frame_parse(const uint8_t *rec, size_t len, uint32_t *id, const uint8_t **payload,
                        size_t *payload_len)
 {
@@ -545,11 +555,9 @@ static int wr_next(wr_t *w, uint32_t *num, int *wt, uint64_t *v, wr_t *sub, unsi
         return 1;
     }
     case WT_LEN:
-        if ((n = get_varint(w->p, w->end, v)) == 0)
+        if ((n = get_pb_len(w->p, w->end, v)) == 0)
             return -1;
         w->p += n;
-        if (*v > (uint64_t)(w->end - w->p))
-            return -1;
         sub->p = w->p;
         sub->end = w->p + *v;
         w->p += *v;
@@ -1063,7 +1071,7 @@ static int pv_skip(pv_t *c, uint32_t num, int wt, const uint8_t **pp, const uint
         p += n;
         break;
     case WT_LEN:
-        if ((n = get_varint(p, end, &v)) == 0 || v > (uint64_t)(end - p - n))
+        if ((n = get_pb_len(p, end, &v)) == 0)
             return bin_fail(c->e, SL_ERR_BAD_RECORD, "field %u: bad length", num);
         p += n + v;
         break;
@@ -1154,7 +1162,7 @@ static int pv_message(pv_t *c, const pbm_t *m, const uint8_t **pp, const uint8_t
             switch (wt) {
             case WT_LEN: {
                 const uint8_t *sub;
-                if ((n = get_varint(p, end, &v)) == 0 || v > (uint64_t)(end - p - n)) {
+                if ((n = get_pb_len(p, end, &v)) == 0) {
                     bin_fail(c->e, SL_ERR_BAD_RECORD, "%s: bad length", pt_names[f->type]);
                     return pv_path(c->e, f);
                 }
@@ -1198,7 +1206,7 @@ static int pv_message(pv_t *c, const pbm_t *m, const uint8_t **pp, const uint8_t
             }
         } else if (wt == WT_LEN && f->packable) {
             const uint8_t *q, *qend;
-            if ((n = get_varint(p, end, &v)) == 0 || v > (uint64_t)(end - p - n)) {
+            if ((n = get_pb_len(p, end, &v)) == 0) {
                 bin_fail(c->e, SL_ERR_BAD_RECORD, "packed %s: bad length", pt_names[f->type]);
                 return pv_path(c->e, f);
             }

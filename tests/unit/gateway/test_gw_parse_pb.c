@@ -162,8 +162,12 @@ static void test_malformed(void **state)
     EXPECT_MALFORMED(&w, "length past the end");
     w.n = 0;
     pbw_tag(&w, 1, 2);
-    pbw_varint(&w, UINT64_MAX); /* a length that overflows any pointer sum */
+    pbw_varint(&w, (uint64_t)1 << 34); /* a length that overflows any 32-bit sum */
     EXPECT_MALFORMED(&w, "length past the end");
+    w.n = 0;
+    pbw_tag(&w, 1, 2);
+    pbw_raw(&w, "\x80\x80\x80\x80\x80\x00", 6); /* length 0 padded to 6 bytes */
+    EXPECT_MALFORMED(&w, "length over 5 bytes");
     w.n = 0;
     pbw_raw(&w, "\x00", 1);
     EXPECT_MALFORMED(&w, "bad field tag");

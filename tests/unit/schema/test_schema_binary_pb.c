@@ -569,6 +569,10 @@ static void test_wire_failures(void **state)
     pbw_raw(&w, "\x8A\x80\x80\x80\x80\x00\x00", 7); /* field 1 LEN, tag padded to 6 bytes */
     EXPECT_FAIL(s, &w, SL_ERR_BAD_RECORD, "");
     w.n = 0;
+    pbw_tag(&w, 10, 2);
+    pbw_raw(&w, "\x80\x80\x80\x80\x80\x00", 6); /* bytes of length 0, padded to 6 bytes */
+    EXPECT_FAIL(s, &w, SL_ERR_BAD_RECORD, "raw");
+    w.n = 0;
     pbw_raw(&w, "\x00", 1); /* field number 0 */
     EXPECT_FAIL(s, &w, SL_ERR_BAD_RECORD, "");
     w.n = 0;
