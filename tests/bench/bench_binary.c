@@ -136,7 +136,7 @@ static void run(const char *name, const schema_t *s, const uint8_t *rec, size_t 
     size_t plen, sink = 0;
     schema_extract_t x;
     schema_error_t e;
-    double w0, c0, wall, cpu;
+    double w0 = 0, c0 = 0, wall, cpu;
 
     for (long i = -iters / 20; i < iters; i++) {
         if (i == 0) {
