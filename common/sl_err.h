@@ -19,6 +19,8 @@
     X(TOO_MANY_EVENTS, "too_many_events", 413, 0, "too many events in one batch")                 \
     X(MALFORMED_JSON, "malformed_json", 400, 0, "body is not valid JSON")                         \
     X(MALFORMED_GZIP, "malformed_gzip", 400, 0, "body is not valid gzip")                         \
+    X(MALFORMED_PROTOBUF, "malformed_protobuf", 400, 0,                                           \
+      "body is not a valid sluice.v1.RecordBatch")                                                \
     X(NOT_AN_OBJECT, "not_an_object", 400, 0, "body must be a JSON object")                       \
     X(MISSING_EVENTS, "missing_events", 400, 0, "body has no \"events\" array")                   \
     X(BAD_BATCH_FIELD, "bad_batch_field", 400, 0, "a batch field has the wrong type")             \
@@ -42,6 +44,9 @@
     /* per-event codes (status "invalid", or "retry" when retryable) */                           \
     X(EVENT_TOO_LARGE, "event_too_large", 200, 0, "event over the size limit")                    \
     X(EVENT_NOT_OBJECT, "not_object", 200, 0, "event must be a JSON object")                      \
+    X(BAD_FRAMING, "bad_framing", 200, 0,                                                         \
+      "record is not in Confluent wire format (0x00, 4-byte schema id)")                          \
+    X(BAD_RECORD, "bad_record", 200, 0, "record does not decode against its schema")              \
     X(MISSING_FIELD, "missing_field", 200, 0, "required field missing")                           \
     X(BAD_TYPE, "bad_type", 200, 0, "field has the wrong type")                                   \
     X(BAD_UUID, "bad_uuid", 200, 0, "event_id must be a UUID string")                             \

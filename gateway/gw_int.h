@@ -123,6 +123,18 @@ sl_err_t gw_body_gunzip(const char *in, size_t len, char *scratch, size_t scratc
  * recorded in each event's err. Memory comes from alloc (the request pool). */
 sl_err_t gw_parse_batch(const char *body, size_t len, const gw_parse_limits_t *limits,
                         gw_alloc_fn alloc, void *actx, gw_batch_doc_t *doc);
+/* Parses a binary batch (application/x-protobuf): the protobuf wire format of
+ * sluice.v1.RecordBatch { repeated bytes records = 1; int64 sent_at = 2; string write_key = 3; }.
+ * Each record becomes one event with raw = the record's bytes (a slice of the body, Confluent
+ * framed; gw_parse_pb.c does not decode it: schema_frame_parse + schema_validate_binary do, and
+ * fill event_id/user_id/event_type). Unknown fields are skipped per wire type (groups nested up
+ * to max_depth); a known field with the wrong wire type, a truncated or over-64-bit varint, a
+ * length past the end -> malformed_protobuf; more than max_events records -> too_many_events;
+ * negative sent_at -> bad_batch_field; a record over max_event_bytes -> that event's err is
+ * event_too_large. A repeated sent_at/write_key: the last wins. No records is a valid, empty
+ * batch. Memory comes from alloc (one array of exactly n_events). */
+sl_err_t gw_parse_pb_batch(const char *body, size_t len, const gw_parse_limits_t *limits,
+                           gw_alloc_fn alloc, void *actx, gw_batch_doc_t *doc);
 /* 1 when s is a UUID in 8-4-4-4-12 hex form. */
 int gw_is_uuid(const char *s, size_t len);
 

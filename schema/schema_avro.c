@@ -1084,6 +1084,8 @@ ssize_t schema_encode_json(const schema_t *s, const char *json, size_t len,
     e->code = SL_ERR_OK;
     e->path[0] = '\0';
     e->detail[0] = '\0';
+    if (s->kind != SCHEMA_KIND_AVRO) /* a Protobuf schema has no program to transcode with */
+        return fail(&c, SL_ERR_BAD_TYPE, 0, "schema %u is not Avro", (unsigned)s->id);
     if (cap < SCHEMA_FRAME_BYTES)
         return too_large(&c, 0);
     out[0] = 0;

@@ -766,6 +766,7 @@ void schema_destroy(schema_t *s)
     free(s->fullname);
     if (s->avro)
         avro_schema_decref(s->avro);
+    schema_pb_destroy(s->pb);
     free(s);
 }
 

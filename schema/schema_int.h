@@ -83,7 +83,14 @@ struct schema {
     uint32_t nfields;
     uint32_t *branches; /* union branch node indices */
     uint32_t nbranches;
+    /* binary records (schema_binary.c): the tag, and for Protobuf the compiled descriptor (the
+     * Avro members above are then empty). calloc's zero makes every Avro schema AVRO. */
+    uint8_t kind;         /* schema_kind_t */
+    struct schema_pb *pb; /* SCHEMA_KIND_PROTOBUF only */
 };
+
+/* Frees a compiled Protobuf descriptor (schema_binary.c); accepts NULL. */
+void schema_pb_destroy(struct schema_pb *pb);
 
 /* Hash for sname_tab_t; the compiler and the encoder must agree. */
 static inline uint32_t schema_name_hash(const char *k, size_t len)
