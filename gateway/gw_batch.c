@@ -57,6 +57,7 @@ struct gw_batch {
     size_t resolve_next;           /* batch_resolve resumes here after a fetch */
     uint8_t *values;               /* the events' Avro values (Confluent framing), back to back */
     size_t values_len, values_cap;
+    int is_binary;                 /* a RecordBatch: records arrive framed, forwarded unchanged */
     int degraded;                  /* Redis could not answer: dedup by the Bloom filter only */
     sl_err_t refused;              /* the whole batch is answered with this error (503), nothing
                                       stored: Redis down with dedup.policy=closed, or most
@@ -108,20 +109,28 @@ static int origin_is(h2o_req_t *req, h2o_iovec_t *value)
     return 1;
 }
 
-/* application/json or text/plain (navigator.sendBeacon), parameters such as charset allowed. */
-static int content_type_ok(h2o_req_t *req)
+/* The body's kind from its Content-Type (parameters such as charset allowed): JSON
+ * (application/json, or text/plain from navigator.sendBeacon), a binary RecordBatch
+ * (application/x-protobuf), or -1 for anything else. */
+enum { BODY_JSON, BODY_BINARY };
+static int body_kind(h2o_req_t *req)
 {
-    static const char *const accepted[] = {"application/json", "text/plain"};
+    static const struct {
+        const char *type;
+        int kind;
+    } accepted[] = {{"application/json", BODY_JSON},
+                    {"text/plain", BODY_JSON},
+                    {"application/x-protobuf", BODY_BINARY}};
     h2o_iovec_t ct;
     if (!header_is(req, H2O_TOKEN_CONTENT_TYPE, &ct))
-        return 0;
+        return -1;
     for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
-        size_t n = strlen(accepted[i]);
-        if (ct.len >= n && strncasecmp(ct.base, accepted[i], n) == 0 &&
+        size_t n = strlen(accepted[i].type);
+        if (ct.len >= n && strncasecmp(ct.base, accepted[i].type, n) == 0 &&
             (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))
-            return 1;
+            return accepted[i].kind;
     }
-    return 0;
+    return -1;
 }
 
 /* Access-Control-Allow-Origin: "*" while some tenant takes any origin; otherwise the request's
@@ -485,8 +494,10 @@ static void batch_produce(gw_batch_t *b)
             continue;
         }
         hdrs = rd_kafka_headers_new(7);
-        if ((clock = event_time(srv->gc, ev->ts, b->doc.sent_at, b->received_at, &etime)) !=
-            NULL) {
+        if (b->is_binary) {
+            /* the record's time is inside its encoding: no correction, no lateness sample */
+        } else if ((clock = event_time(srv->gc, ev->ts, b->doc.sent_at, b->received_at,
+                                       &etime)) != NULL) {
             char buf[24];
             int len = snprintf(buf, sizeof(buf), "%lld", (long long)etime);
             rd_kafka_header_add(hdrs, "event_time", 10, buf, len);
@@ -494,8 +505,9 @@ static void batch_produce(gw_batch_t *b)
             sl_counter_add(clock[1] == 'o' ? &m->clock_corrected_events : &m->clock_clamped_events,
                            1);
         }
-        sl_hist_observe(&m->lateness_ms,
-                        b->received_at > etime ? (uint64_t)(b->received_at - etime) : 0);
+        if (!b->is_binary)
+            sl_hist_observe(&m->lateness_ms,
+                            b->received_at > etime ? (uint64_t)(b->received_at - etime) : 0);
         rd_kafka_header_add(hdrs, "event_id", 8, ev->event_id, (ssize_t)ev->event_id_len);
         rd_kafka_header_add(hdrs, "tenant", 6, b->tenant->name, -1);
         rd_kafka_header_add(hdrs, "received_at", 11, received, received_len);
@@ -645,6 +657,23 @@ static void slot_schema_invalid(gw_batch_t *b, size_t i, sl_err_t code, const ch
     ev->err_detail = h2o_strdup(&b->req->pool, detail, SIZE_MAX).base;
 }
 
+/* Appends one Kafka value to batch->values and points the slot at it. */
+static void batch_add_value(gw_batch_t *b, gw_slot_t *slot, const void *value, size_t n)
+{
+    if (b->values_len + n > b->values_cap) {
+        size_t cap = b->values_cap > 0 ? b->values_cap * 2 : 4096;
+        while (cap < b->values_len + n)
+            cap *= 2;
+        if ((b->values = realloc(b->values, cap)) == NULL)
+            abort();
+        b->values_cap = cap;
+    }
+    memcpy(b->values + b->values_len, value, n);
+    slot->value_off = (uint32_t)b->values_len;
+    slot->value_len = (uint32_t)n;
+    b->values_len += n;
+}
+
 /* Encodes every event that has its schema into batch->values (Confluent framing + Avro): an
  * event its schema refuses becomes invalid with the encoder's code, path and detail. */
 static void batch_encode(gw_batch_t *b)
@@ -674,20 +703,51 @@ static void batch_encode(gw_batch_t *b)
             slot_schema_invalid(b, i, e.code, e.path, e.detail);
             continue;
         }
-        if (b->values_len + (size_t)n > b->values_cap) {
-            size_t cap = b->values_cap > 0 ? b->values_cap * 2 : 4096;
-            while (cap < b->values_len + (size_t)n)
-                cap *= 2;
-            if ((b->values = realloc(b->values, cap)) == NULL)
-                abort();
-            b->values_cap = cap;
-        }
-        memcpy(b->values + b->values_len, thr->encode_buf, (size_t)n);
-        slot->value_off = (uint32_t)b->values_len;
-        slot->value_len = (uint32_t)n;
-        b->values_len += (size_t)n;
+        batch_add_value(b, slot, thr->encode_buf, (size_t)n);
     }
     /* held until the answer, like the body: counted against gateway.max_inflight_bytes */
+    atomic_fetch_add(&b->srv->inflight_bytes, b->values_cap - before);
+    b->held_bytes += b->values_cap - before;
+}
+
+/* Binary batches: each record is decoded against the schema of its id (Avro or Protobuf) and
+ * must carry the envelope (a UUID event_id, a user_id), taken from the decoded record; the
+ * record's bytes are forwarded unchanged. */
+static void batch_check_records(gw_batch_t *b)
+{
+    size_t before = b->values_cap;
+
+    for (size_t i = 0; i < b->n; i++) {
+        gw_slot_t *slot = &b->slots[i];
+        gw_event_t *ev = &b->doc.events[i];
+        const uint8_t *payload;
+        size_t payload_len;
+        uint32_t id;
+        schema_extract_t x;
+        schema_error_t e;
+
+        if (slot->state != SLOT_KAFKA)
+            continue;
+        schema_frame_parse((const uint8_t *)ev->raw, ev->raw_len, &id, &payload, &payload_len);
+        if (schema_validate_binary(slot->schema, payload, payload_len, &x, &e) != 0) {
+            slot_schema_invalid(b, i, e.code, e.path, e.detail);
+            continue;
+        }
+        ev->event_id = x.event_id.ptr, ev->event_id_len = x.event_id.len;
+        ev->user_id = x.user_id.ptr, ev->user_id_len = x.user_id.len;
+        ev->event_type = x.event_type.ptr, ev->event_type_len = x.event_type.len;
+        if (ev->event_id == NULL || !gw_is_uuid(ev->event_id, ev->event_id_len)) {
+            slot_schema_invalid(b, i, ev->event_id == NULL ? SL_ERR_MISSING_FIELD : SL_ERR_BAD_UUID,
+                                "event_id", "the record needs a UUID string field event_id");
+            continue;
+        }
+        if (ev->user_id == NULL || ev->user_id_len == 0) {
+            slot_schema_invalid(b, i, SL_ERR_MISSING_FIELD, "user_id",
+                                "the record needs a non-empty string field user_id");
+            continue;
+        }
+        batch_add_value(b, slot, ev->raw, ev->raw_len);
+    }
     atomic_fetch_add(&b->srv->inflight_bytes, b->values_cap - before);
     b->held_bytes += b->values_cap - before;
 }
@@ -716,17 +776,34 @@ static void batch_resolve(gw_batch_t *b)
         const gw_event_t *ev = &b->doc.events[i];
         schema_cache_hit_t hit;
 
+        schema_cache_status_t st;
+
         if (slot->state != SLOT_KAFKA)
             continue;
-        switch (schema_cache_lookup(b->srv->schemas, ev->event_type, ev->event_type_len,
-                                    ev->schema_version, &hit, on_schema_fetched, b)) {
+        if (b->is_binary) { /* the record names its schema by id in its framing */
+            uint32_t id;
+            const uint8_t *payload;
+            size_t payload_len;
+            if (schema_frame_parse((const uint8_t *)ev->raw, ev->raw_len, &id, &payload,
+                                   &payload_len) != 0) {
+                slot_schema_invalid(b, i, SL_ERR_BAD_FRAMING, "",
+                                    "expected 0x00, a 4-byte schema id, then the record");
+                continue;
+            }
+            st = schema_cache_lookup_id(b->srv->schemas, id, &hit, on_schema_fetched, b);
+        } else {
+            st = schema_cache_lookup(b->srv->schemas, ev->event_type, ev->event_type_len,
+                                     ev->schema_version, &hit, on_schema_fetched, b);
+        }
+        switch (st) {
         case SCHEMA_CACHE_HIT:
             slot->schema = hit.compiled;
             slot->schema_id = hit.id;
             break;
         case SCHEMA_CACHE_NEGATIVE:
-            slot_schema_invalid(b, i, SL_ERR_SCHEMA_NOT_FOUND, "event_type",
-                                ev->schema_version != 0
+            slot_schema_invalid(b, i, SL_ERR_SCHEMA_NOT_FOUND, b->is_binary ? "" : "event_type",
+                                b->is_binary ? "no schema with the id in the record's framing"
+                                : ev->schema_version != 0
                                     ? "no such schema_version for this event_type"
                                     : "no schema registered for this event_type");
             break;
@@ -752,7 +829,10 @@ static void batch_resolve(gw_batch_t *b)
         batch_finish(b);
         return;
     }
-    batch_encode(b);
+    if (b->is_binary)
+        batch_check_records(b);
+    else
+        batch_encode(b);
     batch_claim(b);
 }
 
@@ -851,6 +931,7 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     gw_shed_t cause;
     h2o_iovec_t origin;
     int64_t wait_ns;
+    int kind;
     sl_err_t err;
     const char *why;
 
@@ -861,7 +942,7 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     if (body.base == NULL)
         body = h2o_iovec_init("", 0);
     sl_counter_add(&thr->metrics.bytes_in, body.len);
-    if (!content_type_ok(req))
+    if ((kind = body_kind(req)) < 0)
         return reject(srv, req, SL_ERR_UNSUPPORTED_MEDIA_TYPE, NULL);
     if (body.len > gc->max_body_bytes)
         return reject(srv, req, SL_ERR_BODY_TOO_LARGE, NULL);
@@ -903,9 +984,12 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
         body = h2o_strdup(&req->pool, thr->scratch, n);
     }
 
-    /* parse: envelope checks per event, limits; then the body's write_key if still needed */
-    if ((err = gw_parse_batch(body.base, body.len, &limits, pool_alloc, &req->pool, &doc)) !=
-        SL_ERR_OK) {
+    /* parse: envelope checks per event (JSON) or the records' slices (binary), limits; then
+     * the body's write_key if still needed */
+    err = kind == BODY_BINARY
+              ? gw_parse_pb_batch(body.base, body.len, &limits, pool_alloc, &req->pool, &doc)
+              : gw_parse_batch(body.base, body.len, &limits, pool_alloc, &req->pool, &doc);
+    if (err != SL_ERR_OK) {
         atomic_fetch_sub(&srv->inflight_bytes, held);
         if (sl_err_status(err) == 400)
             dead_letter_body(srv, req, body, tenant, received_at, err, doc.err_detail);
@@ -937,6 +1021,7 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     if ((b = batch_new(srv, req, &doc)) == NULL)
         goto Internal;
     b->tenant = tenant;
+    b->is_binary = kind == BODY_BINARY;
     b->received_at = received_at;
     b->admitted_events = (int64_t)b->n;
     gw_admit_enter(srv, b->admitted_events);
