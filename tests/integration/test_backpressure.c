@@ -339,6 +339,26 @@ static void tenants_and_clocks(void)
         SLT_CHECK(slt_gateway_metric(&s, "sluice_event_lateness_seconds_count") >= 503,
                   "lateness observed for every event sent to Kafka");
     }
+    /* every metric family of issue 6's list is exported (curl /metrics) */
+    {
+        static const char *const families[] = {
+            "sluice_http_requests_total{status=\"200\"}", "sluice_events_total{outcome=",
+            "sluice_errors_total{code=", "sluice_bytes_in_total",
+            "sluice_request_duration_seconds_bucket", "sluice_kafka_delivery_seconds_bucket",
+            "sluice_kafka_queue_messages", "sluice_kafka_pending_events",
+            "sluice_kafka_pending_bytes", "sluice_dedup_claim_seconds_bucket",
+            "sluice_shed_total{cause=\"tenant_rate\"}", "sluice_dead_letters_total{code=",
+            "sluice_event_lateness_seconds_bucket", "sluice_conn_closed_total{reason=",
+            "sluice_schema_cache_", "sluice_ready"};
+        char url[200];
+        slt_http_resp_t m;
+        SLT_REQUIRE(slt_http_get(slt_admin_url(&s, "/metrics", url, sizeof(url)), SLT_HTTP_1_1,
+                                 &m) == 200,
+                    "GET /metrics");
+        for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+            SLT_CHECK(strstr(m.body, families[i]) != NULL, "/metrics has %s", families[i]);
+        slt_http_resp_dispose(&m);
+    }
     slt_stack_stop(&s);
     slt_tempdir_remove(dir);
 }
