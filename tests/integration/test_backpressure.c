@@ -347,7 +347,7 @@ static void tenants_and_clocks(void)
             "sluice_request_duration_seconds_bucket", "sluice_kafka_delivery_seconds_bucket",
             "sluice_kafka_queue_messages", "sluice_kafka_pending_events",
             "sluice_kafka_pending_bytes", "sluice_dedup_claim_seconds_bucket",
-            "sluice_shed_total{cause=\"tenant_rate\"}", "sluice_dead_letters_total{code=",
+            "sluice_shed_total{cause=\"tenant_rate\"}", "# TYPE sluice_dead_letters_total counter",
             "sluice_event_lateness_seconds_bucket", "sluice_conn_closed_total{reason=",
             "sluice_schema_cache_", "sluice_ready"};
         char url[200];
