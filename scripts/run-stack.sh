@@ -62,7 +62,16 @@ setsid "$build/tools/devbroker/sluice-devbroker" --listen "127.0.0.1:$kafka_port
 pids+=($!)
 wait_for "grep -q 'devbroker ready' '$run/logs/devbroker.out'" 15
 
-setsid "$build/schema/registry/sluice-registry" \
+# SLUICE_* variables configure the gateway (e.g. SLUICE_DEBUG_NULL_PIPELINE in benchmarks); the
+# registry refuses keys it does not have, so it sees only its own (and the log level)
+registry_env=()
+for v in $(compgen -e); do
+    case "$v" in
+    SLUICE_REGISTRY_* | SLUICE_LOG_LEVEL) ;;
+    SLUICE_*) registry_env+=(-u "$v") ;;
+    esac
+done
+setsid env "${registry_env[@]}" "$build/schema/registry/sluice-registry" \
     --set "registry.listen=127.0.0.1:$registry_port" \
     --set "registry.data_dir=$run/registry" \
     2>"$run/logs/registry.log" &
