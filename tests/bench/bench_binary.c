@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "gw_int.h"
 #include "pb_write.h"
 #include "schema.h"
@@ -20,41 +21,6 @@ static const char page_view[] =
     "blue-widget?ref=mail&utm_source=newsletter&utm_campaign=autumn\",\"referrer\":"
     "\"https://mail.example.net/inbox/message/8c41f2d07a\",\"title\":\"Blue Widget \\u2013 "
     "Shop\",\"latency_ms\":182}}";
-
-static double now_s(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static schema_t *load_avro(const char *name, uint32_t id)
-{
-    char path[4096], err[256], *text;
-    const char *self = __FILE__, *cut = strstr(self, "tests/bench/bench_binary.c");
-    FILE *f;
-    long n;
-    schema_t *s;
-
-    snprintf(path, sizeof(path), "%.*sschema/defaults/%s.avsc", (int)(cut ? cut - self : 0), self,
-             name);
-    f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(1);
-    }
-    text = malloc((size_t)n);
-    if (!text || fread(text, 1, (size_t)n, f) != (size_t)n)
-        exit(1);
-    fclose(f);
-    s = schema_compile_avro(text, (size_t)n, id, err, sizeof(err));
-    free(text);
-    if (!s) {
-        fprintf(stderr, "%s: %s\n", path, err);
-        exit(1);
-    }
-    return s;
-}
 
 static void field(pbw_t *m, const char *name, uint32_t number, int type, const char *type_name)
 {
@@ -140,8 +106,8 @@ static void run(const char *name, const schema_t *s, const uint8_t *rec, size_t 
 
     for (long i = -iters / 20; i < iters; i++) {
         if (i == 0) {
-            w0 = now_s(CLOCK_MONOTONIC);
-            c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+            w0 = bench_now_s(CLOCK_MONOTONIC);
+            c0 = bench_now_s(CLOCK_PROCESS_CPUTIME_ID);
         }
         /* what the gateway does per record: framing, validation, the envelope slices */
         if (schema_frame_parse(rec, len, &id, &p, &plen) != 0 ||
@@ -151,8 +117,8 @@ static void run(const char *name, const schema_t *s, const uint8_t *rec, size_t 
         }
         sink += x.event_id.len + x.user_id.len;
     }
-    wall = now_s(CLOCK_MONOTONIC) - w0;
-    cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    wall = bench_now_s(CLOCK_MONOTONIC) - w0;
+    cpu = bench_now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     printf("%-30s %4zu B: %6.1f ns/record (cpu %6.1f)  %10.0f records/s  [%zu]\n", name, len,
            wall * 1e9 / (double)iters, cpu * 1e9 / (double)iters, (double)iters / wall, sink % 7);
 }
@@ -178,8 +144,8 @@ static void run_batch(const uint8_t *rec, size_t len, long iters)
     pbw_str(&body, 3, "wk_live_0123456789");
     for (long i = -batches / 20; i < batches; i++) {
         if (i == 0) {
-            w0 = now_s(CLOCK_MONOTONIC);
-            c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+            w0 = bench_now_s(CLOCK_MONOTONIC);
+            c0 = bench_now_s(CLOCK_PROCESS_CPUTIME_ID);
         }
         if (gw_parse_pb_batch((const char *)body.b, body.n, &lim, bump, NULL, &doc) != SL_ERR_OK ||
             doc.n_events != 50) {
@@ -187,8 +153,8 @@ static void run_batch(const uint8_t *rec, size_t len, long iters)
             exit(1);
         }
     }
-    wall = now_s(CLOCK_MONOTONIC) - w0;
-    cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    wall = bench_now_s(CLOCK_MONOTONIC) - w0;
+    cpu = bench_now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     printf("%-30s %4zu B: %6.1f ns/record (cpu %6.1f)  %10.0f records/s\n",
            "RecordBatch reader, 50 records", body.n, wall * 1e9 / (double)(batches * 50),
            cpu * 1e9 / (double)(batches * 50), (double)(batches * 50) / wall);
@@ -197,7 +163,7 @@ static void run_batch(const uint8_t *rec, size_t len, long iters)
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 2000000;
-    schema_t *avro = load_avro("page_view", 1), *pb = load_pb(2);
+    schema_t *avro = bench_load_default_schema("page_view", 1), *pb = load_pb(2);
     uint8_t avro_rec[1024], pb_rec[1024];
     size_t pb_len = pb_record(pb_rec, 2);
     schema_error_t e;

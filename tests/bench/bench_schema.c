@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "schema.h"
 #include "sl_json.h"
 
@@ -33,41 +34,6 @@ static const char api_request[] =
     "\"ts\":1732500000456,\"user_id\":\"svc_checkout_7f3a\",\"session_id\":null,"
     "\"page_id\":null,\"properties\":{\"endpoint\":\"/v2/carts/8c41f2d07a/items\","
     "\"method\":\"POST\",\"status\":201,\"latency_ms\":12.875}}";
-
-static double now_s(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static schema_t *load(const char *name, uint32_t id)
-{
-    char path[4096], err[256], *text;
-    const char *self = __FILE__, *cut = strstr(self, "tests/bench/bench_schema.c");
-    FILE *f;
-    long n;
-    schema_t *s;
-
-    snprintf(path, sizeof(path), "%.*sschema/defaults/%s.avsc", (int)(cut ? cut - self : 0), self,
-             name);
-    f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(1);
-    }
-    text = malloc((size_t)n);
-    if (!text || fread(text, 1, (size_t)n, f) != (size_t)n)
-        exit(1);
-    fclose(f);
-    s = schema_compile_avro(text, (size_t)n, id, err, sizeof(err));
-    free(text);
-    if (!s) {
-        fprintf(stderr, "%s: %s\n", path, err);
-        exit(1);
-    }
-    return s;
-}
 
 static size_t scan_only(const char *doc, size_t len)
 {
@@ -96,13 +62,13 @@ static void run(const char *name, const schema_t *s, const char *doc, long iters
     for (long i = 0; i < iters / 20; i++) /* warm-up */
         sink += s ? (size_t)schema_encode_json(s, doc, len, &skip, out, sizeof(out), &e)
                   : scan_only(doc, len);
-    w0 = now_s(CLOCK_MONOTONIC);
-    c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    w0 = bench_now_s(CLOCK_MONOTONIC);
+    c0 = bench_now_s(CLOCK_PROCESS_CPUTIME_ID);
     for (long i = 0; i < iters; i++)
         sink += s ? (size_t)schema_encode_json(s, doc, len, &skip, out, sizeof(out), &e)
                   : scan_only(doc, len);
-    wall = now_s(CLOCK_MONOTONIC) - w0;
-    cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    wall = bench_now_s(CLOCK_MONOTONIC) - w0;
+    cpu = bench_now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     printf("%-34s %4zu B JSON -> %3zd B Avro: %6.1f ns/event (cpu %6.1f)  %9.0f events/s  [%zu]\n",
            name, len, n, wall * 1e9 / (double)iters, cpu * 1e9 / (double)iters,
            (double)iters / wall, sink % 7);
@@ -111,7 +77,8 @@ static void run(const char *name, const schema_t *s, const char *doc, long iters
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 2000000;
-    schema_t *pv = load("page_view", 1), *api = load("api_request", 5);
+    schema_t *pv = bench_load_default_schema("page_view", 1),
+             *api = bench_load_default_schema("api_request", 5);
 
     run("sl_json scan only (page_view)", NULL, page_view, iters);
     run("page_view, schema order", pv, page_view, iters);
