@@ -291,9 +291,47 @@ static size_t on_curl_data(char *data, size_t size, size_t n, void *arg)
     return ((sl_buf_t *)arg)->overflow ? 0 : size * n;
 }
 
+/* The descriptor kept next to the cache's snapshot: the snapshot holds the .proto text, which
+ * cannot be compiled here, so a restart with the registry down reads the descriptor back from
+ * this file. Returns its bytes (malloc'd) or NULL. */
+static uint8_t *descriptor_file(const gw_config_t *gc, uint32_t id, const uint8_t *save,
+                                size_t save_len, size_t *len)
+{
+    char path[4200], tmp[4300];
+    uint8_t *buf = NULL;
+    FILE *f;
+    long n;
+
+    if (gc->schema.cache_dir == NULL || gc->schema.cache_dir[0] == '\0')
+        return NULL;
+    snprintf(path, sizeof(path), "%s/protobuf-%u.desc", gc->schema.cache_dir, id);
+    if (save != NULL) { /* temp file + rename: a crash never leaves half a descriptor */
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if ((f = fopen(tmp, "wb")) == NULL)
+            return NULL;
+        if (fwrite(save, 1, save_len, f) != save_len || fclose(f) != 0 || rename(tmp, path) != 0)
+            SL_LOG_RATELIMITED(SL_LOG_WARN, 5000, "protobuf descriptor not persisted",
+                               "id=%u errno=%d", id, errno);
+        return NULL;
+    }
+    if ((f = fopen(path, "rb")) == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
+        (uint64_t)n <= gc->schema.max_schema_bytes && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
 /* A Protobuf schema is compiled from its serialized FileDescriptorProto, which the registry
  * serves base64 at /schemas/ids/{id}?format=serialized: fetched here, on the cache's fetch
- * thread (where blocking is allowed), bounded like the cache's own fetches. */
+ * thread (where blocking is allowed), bounded like the cache's own fetches, and kept in
+ * schema.cache_dir for restarts while the registry is down. */
 static schema_t *compile_protobuf(const gw_config_t *gc, uint32_t id, char *errbuf, size_t errlen)
 {
     char url[512];
@@ -302,6 +340,7 @@ static schema_t *compile_protobuf(const gw_config_t *gc, uint32_t id, char *errb
     json_t *root = NULL;
     const char *b64;
     uint8_t *desc = NULL;
+    size_t desc_len = 0;
     ssize_t n;
     long status = 0;
     schema_t *s = NULL;
@@ -318,6 +357,8 @@ static schema_t *compile_protobuf(const gw_config_t *gc, uint32_t id, char *errb
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
     if (curl_easy_perform(curl) != CURLE_OK ||
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
+        if ((desc = descriptor_file(gc, id, NULL, 0, &desc_len)) != NULL)
+            goto Compile; /* the registry is away: the copy kept at the last fetch */
         snprintf(errbuf, errlen, "schema %u: the serialized descriptor could not be fetched "
                  "(HTTP %ld)", id, status);
         goto Done;
@@ -332,7 +373,10 @@ static schema_t *compile_protobuf(const gw_config_t *gc, uint32_t id, char *errb
         snprintf(errbuf, errlen, "schema %u: the serialized descriptor is not base64", id);
         goto Done;
     }
-    s = schema_compile_protobuf(desc, (size_t)n, id, errbuf, errlen);
+    desc_len = (size_t)n;
+    descriptor_file(gc, id, desc, desc_len, NULL);
+Compile:
+    s = schema_compile_protobuf(desc, desc_len, id, errbuf, errlen);
 Done:
     free(desc);
     json_decref(root);

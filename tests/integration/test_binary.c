@@ -218,6 +218,34 @@ int main(void)
     slt_check_error("truncated RecordBatch", &resp, 400, "malformed_protobuf");
     slt_http_resp_dispose(&resp);
 
+    /* registry down and the gateway restarted: both kinds of schema come back from the cache
+     * dir (the snapshot, and the Protobuf descriptor kept beside it) */
+    SLT_REQUIRE(slt_stack_registry_kill(&s) == 0, "registry killed");
+    SLT_REQUIRE(slt_gateway_stop(&s, 20000) >= 0, "gateway stopped");
+    SLT_REQUIRE(slt_gateway_start(&s) == 0, "gateway restarts with the registry down");
+    {
+        char id_pb[37];
+        slt_uuid4(id_pb);
+        app_record(&w, pb_id, id_pb, "u-after-restart");
+        body.n = 0;
+        pbw_varint(&body, 1 << 3 | 2), pbw_varint(&body, w.n), pbw_raw(&body, w.b, w.n);
+        pbw_varint(&body, 1 << 3 | 2), pbw_varint(&body, recs[0].len);
+        pbw_raw(&body, recs[0].bytes, recs[0].len); /* already stored: a duplicate now */
+        hr.body = body.b, hr.body_len = body.n;
+        hr.url = slt_public_url(&s, "/v1/batch", url, sizeof(url));
+        SLT_REQUIRE(slt_http(&hr, &resp) == 200, "after restart: 200 (%ld %s)", resp.status,
+                    resp.body);
+        SLT_REQUIRE(slt_batch_resp_parse(resp.body, resp.body_len, &r, errbuf, sizeof(errbuf)) ==
+                        0,
+                    "answer parses: %s", errbuf);
+        SLT_CHECK(r.accepted == 1 && r.duplicate == 1,
+                  "registry down, after a restart: the Protobuf record accepted, the Avro one "
+                  "a duplicate: %s",
+                  resp.body);
+        slt_batch_resp_dispose(&r);
+        slt_http_resp_dispose(&resp);
+    }
+
     schema_destroy(avro);
     json_decref(pv);
     slt_stack_stop(&s);
