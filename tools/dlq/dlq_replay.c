@@ -198,9 +198,13 @@ static void send_batch(run_t *r, size_t *idx, size_t n)
                         report(r, idx[k], DLQ_R_ACCEPTED, NULL, NULL, NULL);
                     else if (strcmp(out->status, "duplicate") == 0)
                         report(r, idx[k], DLQ_R_DUPLICATE, out->code, out->path, out->detail);
-                    else if (strcmp(out->status, "invalid") == 0)
+                    else if (strcmp(out->status, "invalid") == 0 &&
+                             !(strcmp(out->code, "schema_not_found") == 0 &&
+                               attempt < o->max_attempts))
                         report(r, idx[k], DLQ_R_INVALID, out->code, out->path, out->detail);
-                    else
+                    else /* retry; or schema_not_found although the registry has the schema
+                            (validated above): the gateway's cache still remembers "not found"
+                            (schema.negative_ttl_ms), so send it again after the backoff */
                         idx[keep++] = idx[k];
                 }
                 if (keep > 0) {
