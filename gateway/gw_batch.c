@@ -8,70 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "gw_int.h"
+#include "gw_batch_int.h"
 #include "sl_log.h"
-
-typedef struct gw_batch gw_batch_t;
-
-/* Where an event stands. Decided before Kafka (invalid, duplicate, in flight elsewhere), or
- * SLOT_KAFKA: produced, and its delivery report decides accepted or retry. */
-enum { SLOT_KAFKA = GW_OUT__COUNT };
-
-/* One per event. For SLOT_KAFKA events it is the delivery opaque: written by whichever
- * librdkafka thread delivers the report (or by the loop thread when producev fails at once),
- * read by the loop thread after the hand-off message (which orders the two). */
-typedef struct {
-    gw_batch_t *batch;
-    rd_kafka_resp_err_t err;
-    unsigned char state;         /* gw_outcome_t, or SLOT_KAFKA */
-    unsigned char code;          /* sl_err_t behind a non-accepted outcome (0: none) */
-    unsigned char is_fatal;      /* the producer failed fatally */
-    unsigned char not_persisted; /* librdkafka knows it was never written */
-    unsigned char dead_letter;   /* not SLOT_KAFKA: a copy went to the dead-letter topic, and
-                                    err is that write's result */
-    unsigned char schema_stage;  /* invalid by its schema (not by the envelope) */
-    uint32_t schema_id;          /* the schema it was (or failed to be) encoded with; 0: none */
-    const schema_t *schema;      /* resolved by batch_resolve */
-    uint32_t value_off, value_len; /* its Avro value in batch->values */
-} gw_slot_t;
-
-/* Lives on the heap because Redis and Kafka answers can outlive the request; owned by its loop
- * thread, freed in batch_finish. */
-struct gw_batch {
-    h2o_multithread_message_t msg; /* "all deliveries arrived", sent to thr->done_receiver */
-    h2o_multithread_message_t schema_msg; /* "a schema fetch ended", to thr->schema_receiver */
-    gw_server_t *srv;
-    gw_thread_t *thr;
-    h2o_req_t *req;                /* NULL once the client went away */
-    struct batch_guard *guard;     /* in req->pool; NULL once the client went away */
-    gw_batch_doc_t doc;            /* events point into req->pool: only read while req != NULL */
-    const gw_tenant_t *tenant;
-    int64_t received_at;
-    int64_t admitted_events;       /* counted in srv->inflight_events until the answer */
-    int64_t kq_messages, kq_bytes; /* produced to Kafka: the producer queue depth it adds */
-    uint64_t start_ns, claim_ns, produce_ns;
-    uint64_t held_bytes;           /* request memory pinned until the answer (take_memory) */
-    dedup_claim_t *claim;          /* NULL without dedup */
-    dedup_item_t *items;           /* per event; event ids copied into `ids` (outlive req) */
-    char *ids;
-    size_t resolve_next;           /* batch_resolve resumes here after a fetch */
-    uint8_t *values;               /* the events' Avro values (Confluent framing), back to back */
-    size_t values_len, values_cap;
-    int is_binary;                 /* a RecordBatch: records arrive framed, forwarded unchanged */
-    int degraded;                  /* Redis could not answer: dedup by the Bloom filter only */
-    sl_err_t refused;              /* the whole batch is answered with this error (503), nothing
-                                      stored: Redis down with dedup.policy=closed, or most
-                                      schemas unavailable */
-    _Atomic size_t pending;
-    size_t n;
-    gw_slot_t slots[];
-};
-
-/* Allocated in the request's pool: its dispose runs when h2o frees the request, so a batch
- * still waiting for Redis or Kafka learns that there is nobody left to answer. */
-struct batch_guard {
-    gw_batch_t *batch;
-};
 
 /* Dead letters written without a batch to report to (a 400 body) that Kafka did not take. */
 static _Atomic uint64_t unattached_dlq_failed;
@@ -331,7 +269,7 @@ static void batch_finish_dedup(gw_batch_t *b)
 }
 
 /* Runs on the owning loop thread once no Redis or Kafka answer is outstanding. */
-static void batch_finish(gw_batch_t *b)
+void gw_batch_finish(gw_batch_t *b)
 {
     gw_server_t *srv = b->srv;
     gw_metrics_t *m = &b->thr->metrics;
@@ -397,7 +335,7 @@ void gw_batch_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
         h2o_multithread_message_t *msg =
             H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&msg->link);
-        batch_finish(H2O_STRUCT_FROM_MEMBER(gw_batch_t, msg, msg));
+        gw_batch_finish(H2O_STRUCT_FROM_MEMBER(gw_batch_t, msg, msg));
     }
 }
 
@@ -475,7 +413,7 @@ static void batch_produce(gw_batch_t *b)
         for (size_t i = 0; i < b->n; i++)
             if (b->slots[i].state == SLOT_KAFKA)
                 b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_OK;
-        batch_finish(b);
+        gw_batch_finish(b);
         return;
     }
     rk = sl_producer_acquire(srv->producer);
@@ -534,7 +472,7 @@ static void batch_produce(gw_batch_t *b)
     gw_admit_produced(srv, b->kq_messages, b->kq_bytes);
     sl_producer_release(srv->producer);
     if (atomic_fetch_sub(&b->pending, 1) == 1)
-        batch_finish(b); /* nothing was produced, or every produce call failed at once */
+        gw_batch_finish(b); /* nothing was produced, or every produce call failed at once */
 }
 
 /* The dedup verdicts are in (Redis answered, or the policy decided without it). */
@@ -553,7 +491,7 @@ static void on_claimed(void *arg, dedup_claim_t *claim, int degraded, int refuse
         for (size_t i = 0; i < b->n; i++)
             if (b->slots[i].state == SLOT_KAFKA)
                 b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_DEDUP_UNAVAILABLE;
-        batch_finish(b);
+        gw_batch_finish(b);
         return;
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -609,7 +547,7 @@ static gw_batch_t *batch_new(gw_server_t *srv, h2o_req_t *req, const gw_batch_do
 
 /* Dedup claim for the events still bound for Kafka (an item each, with its own copy of the
  * event id: the claim can outlive the request), or straight to produce without dedup. */
-static void batch_claim(gw_batch_t *b)
+void gw_batch_claim(gw_batch_t *b)
 {
     size_t ids_len = 0;
     char *p;
@@ -641,219 +579,6 @@ static void batch_claim(gw_batch_t *b)
     }
     b->claim_ns = sl_now_ns();
     dedup_claim(b->thr->dedup, b->tenant->name, b->items, b->n, on_claimed, b);
-}
-
-/* An event refused by its schema: invalid, with the schema's code, path and detail (copied
- * into the request's pool: the answer and the dead letter read them). */
-static void slot_schema_invalid(gw_batch_t *b, size_t i, sl_err_t code, const char *path,
-                                const char *detail)
-{
-    gw_event_t *ev = &b->doc.events[i];
-    b->slots[i].state = GW_OUT_INVALID;
-    b->slots[i].code = (unsigned char)code;
-    b->slots[i].schema_stage = 1;
-    ev->err = code;
-    ev->err_path = h2o_strdup(&b->req->pool, path, SIZE_MAX).base;
-    ev->err_detail = h2o_strdup(&b->req->pool, detail, SIZE_MAX).base;
-}
-
-/* Appends one Kafka value to batch->values and points the slot at it. */
-static void batch_add_value(gw_batch_t *b, gw_slot_t *slot, const void *value, size_t n)
-{
-    if (b->values_len + n > b->values_cap) {
-        size_t cap = b->values_cap > 0 ? b->values_cap * 2 : 4096;
-        while (cap < b->values_len + n)
-            cap *= 2;
-        if ((b->values = realloc(b->values, cap)) == NULL)
-            abort();
-        b->values_cap = cap;
-    }
-    memcpy(b->values + b->values_len, value, n);
-    slot->value_off = (uint32_t)b->values_len;
-    slot->value_len = (uint32_t)n;
-    b->values_len += n;
-}
-
-/* Encodes every event that has its schema into batch->values (Confluent framing + Avro): an
- * event its schema refuses becomes invalid with the encoder's code, path and detail. */
-static void batch_encode(gw_batch_t *b)
-{
-    static const char *const skip_names[] = {"schema_version"};
-    static const schema_skip_t skip = {skip_names, 1};
-    gw_thread_t *thr = b->thr;
-    size_t before = b->values_cap;
-
-    if (thr->encode_buf == NULL) {
-        /* the encoder also uses the free tail as scratch for members out of schema order */
-        thr->encode_cap = 2 * (size_t)b->srv->gc->max_event_bytes + 4096;
-        if ((thr->encode_buf = malloc(thr->encode_cap)) == NULL)
-            abort();
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        gw_slot_t *slot = &b->slots[i];
-        const gw_event_t *ev = &b->doc.events[i];
-        schema_error_t e;
-        ssize_t n;
-
-        if (slot->state != SLOT_KAFKA)
-            continue;
-        n = schema_encode_json(slot->schema, ev->raw, ev->raw_len, &skip, thr->encode_buf,
-                               thr->encode_cap, &e);
-        if (n < 0) {
-            slot_schema_invalid(b, i, e.code, e.path, e.detail);
-            continue;
-        }
-        batch_add_value(b, slot, thr->encode_buf, (size_t)n);
-    }
-    /* held until the answer, like the body: counted against gateway.max_inflight_bytes */
-    atomic_fetch_add(&b->srv->inflight_bytes, b->values_cap - before);
-    b->held_bytes += b->values_cap - before;
-}
-
-/* Binary batches: each record is decoded against the schema of its id (Avro or Protobuf) and
- * must carry the envelope (a UUID event_id, a user_id), taken from the decoded record; the
- * record's bytes are forwarded unchanged. */
-static void batch_check_records(gw_batch_t *b)
-{
-    size_t before = b->values_cap;
-
-    for (size_t i = 0; i < b->n; i++) {
-        gw_slot_t *slot = &b->slots[i];
-        gw_event_t *ev = &b->doc.events[i];
-        const uint8_t *payload;
-        size_t payload_len;
-        uint32_t id;
-        schema_extract_t x;
-        schema_error_t e;
-
-        if (slot->state != SLOT_KAFKA)
-            continue;
-        schema_frame_parse((const uint8_t *)ev->raw, ev->raw_len, &id, &payload, &payload_len);
-        if (schema_validate_binary(slot->schema, payload, payload_len, &x, &e) != 0) {
-            slot_schema_invalid(b, i, e.code, e.path, e.detail);
-            continue;
-        }
-        ev->event_id = x.event_id.ptr, ev->event_id_len = x.event_id.len;
-        ev->user_id = x.user_id.ptr, ev->user_id_len = x.user_id.len;
-        ev->event_type = x.event_type.ptr, ev->event_type_len = x.event_type.len;
-        if (ev->event_id == NULL || !gw_is_uuid(ev->event_id, ev->event_id_len)) {
-            slot_schema_invalid(b, i, ev->event_id == NULL ? SL_ERR_MISSING_FIELD : SL_ERR_BAD_UUID,
-                                "event_id", "the record needs a UUID string field event_id");
-            continue;
-        }
-        if (ev->user_id == NULL || ev->user_id_len == 0) {
-            slot_schema_invalid(b, i, SL_ERR_MISSING_FIELD, "user_id",
-                                "the record needs a non-empty string field user_id");
-            continue;
-        }
-        batch_add_value(b, slot, ev->raw, ev->raw_len);
-    }
-    atomic_fetch_add(&b->srv->inflight_bytes, b->values_cap - before);
-    b->held_bytes += b->values_cap - before;
-}
-
-static void on_schema_fetched(void *arg);
-
-/* Finds each event's schema: subject event_type, latest or the pinned schema_version. A miss
- * is fetched by the cache's own threads; this step then resumes from on_schema_fetched on the
- * loop thread. Unknown subjects make the event invalid (schema_not_found, replayable); a
- * registry that cannot be reached with nothing cached makes it retry - or the whole batch 503
- * when that is most of it (a gateway-side fault must not read as bad data). */
-static void batch_resolve(gw_batch_t *b)
-{
-    size_t candidates = 0, unavailable = 0;
-
-    if (b->req == NULL) { /* the client went away during a fetch: nothing was promised */
-        for (size_t i = 0; i < b->n; i++)
-            if (b->slots[i].state == SLOT_KAFKA)
-                b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_OK;
-        batch_finish(b);
-        return;
-    }
-    for (; b->resolve_next < b->n; b->resolve_next++) {
-        size_t i = b->resolve_next;
-        gw_slot_t *slot = &b->slots[i];
-        const gw_event_t *ev = &b->doc.events[i];
-        schema_cache_hit_t hit;
-
-        schema_cache_status_t st;
-
-        if (slot->state != SLOT_KAFKA)
-            continue;
-        if (b->is_binary) { /* the record names its schema by id in its framing */
-            uint32_t id;
-            const uint8_t *payload;
-            size_t payload_len;
-            if (schema_frame_parse((const uint8_t *)ev->raw, ev->raw_len, &id, &payload,
-                                   &payload_len) != 0) {
-                slot_schema_invalid(b, i, SL_ERR_BAD_FRAMING, "",
-                                    "expected 0x00, a 4-byte schema id, then the record");
-                continue;
-            }
-            st = schema_cache_lookup_id(b->srv->schemas, id, &hit, on_schema_fetched, b);
-        } else {
-            st = schema_cache_lookup(b->srv->schemas, ev->event_type, ev->event_type_len,
-                                     ev->schema_version, &hit, on_schema_fetched, b);
-        }
-        switch (st) {
-        case SCHEMA_CACHE_HIT:
-            slot->schema = hit.compiled;
-            slot->schema_id = hit.id;
-            break;
-        case SCHEMA_CACHE_NEGATIVE:
-            slot_schema_invalid(b, i, SL_ERR_SCHEMA_NOT_FOUND, b->is_binary ? "" : "event_type",
-                                b->is_binary ? "no schema with the id in the record's framing"
-                                : ev->schema_version != 0
-                                    ? "no such schema_version for this event_type"
-                                    : "no schema registered for this event_type");
-            break;
-        case SCHEMA_CACHE_UNAVAILABLE:
-            slot->state = GW_OUT_RETRY, slot->code = SL_ERR_SCHEMA_UNAVAILABLE;
-            break;
-        case SCHEMA_CACHE_PENDING:
-            return; /* on_schema_fetched brings the batch back here, at the same event */
-        }
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        unsigned char code = b->slots[i].code;
-        if (b->slots[i].state == SLOT_KAFKA || code == SL_ERR_SCHEMA_UNAVAILABLE ||
-            (b->slots[i].schema_stage && code == SL_ERR_SCHEMA_NOT_FOUND))
-            candidates++;
-        unavailable += b->slots[i].state == GW_OUT_RETRY && code == SL_ERR_SCHEMA_UNAVAILABLE;
-    }
-    if (unavailable > 0 && unavailable * 2 >= candidates) {
-        for (size_t i = 0; i < b->n; i++)
-            if (b->slots[i].state == SLOT_KAFKA)
-                b->slots[i].state = GW_OUT_RETRY, b->slots[i].code = SL_ERR_SCHEMA_UNAVAILABLE;
-        b->refused = SL_ERR_SCHEMA_UNAVAILABLE;
-        batch_finish(b);
-        return;
-    }
-    if (b->is_binary)
-        batch_check_records(b);
-    else
-        batch_encode(b);
-    batch_claim(b);
-}
-
-/* A fetch thread: the schema a batch waits for was fetched (or failed). Hands the batch back to
- * its loop thread. */
-static void on_schema_fetched(void *arg)
-{
-    gw_batch_t *b = arg;
-    if (atomic_load(&b->srv->schemas_closing))
-        return;
-    h2o_multithread_send_message(&b->thr->schema_receiver, &b->schema_msg);
-}
-
-void gw_batch_on_schema(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *msg =
-            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-        h2o_linklist_unlink(&msg->link);
-        batch_resolve(H2O_STRUCT_FROM_MEMBER(gw_batch_t, schema_msg, msg));
-    }
 }
 
 /* The write key the request carries outside its body. Returns 1 with *tenant set, 0 when there
@@ -914,7 +639,7 @@ static int take_memory(gw_server_t *srv, uint64_t bytes)
     return 0;
 }
 
-/* POST /v1/batch after admission. Returns 1 when the batch went to Kafka (batch_finish answers
+/* POST /v1/batch after admission. Returns 1 when the batch went to Kafka (gw_batch_finish answers
  * later), 0 when it was answered here. */
 static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
 {
@@ -1016,7 +741,7 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
         return shed(srv, req, GW_SHED_TENANT_RATE, wait_ns);
     }
 
-    /* schemas, then dedup claim, then produce; batch_finish answers when every delivery
+    /* schemas, then dedup claim, then produce; gw_batch_finish answers when every delivery
      * report is back */
     if ((b = batch_new(srv, req, &doc)) == NULL)
         goto Internal;
@@ -1029,7 +754,7 @@ static int handle_post(gw_server_t *srv, h2o_req_t *req, uint64_t start_ns)
     b->held_bytes = held;
     b->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*b->guard), on_req_dispose);
     b->guard->batch = b;
-    batch_resolve(b);
+    gw_batch_resolve(b);
     return 1;
 
 Internal:
