@@ -141,7 +141,6 @@ void gw_batch_resolve(gw_batch_t *b)
         gw_slot_t *slot = &b->slots[i];
         const gw_event_t *ev = &b->doc.events[i];
         schema_cache_hit_t hit;
-
         schema_cache_status_t st;
 
         if (slot->state != SLOT_KAFKA)
