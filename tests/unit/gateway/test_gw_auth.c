@@ -64,7 +64,7 @@ static char *write_file(const char *text)
     return path;
 }
 
-/* sha256("file-key-1") and sha256("file-key-2") */
+/* a well-formed digest (of no key in particular) for the error cases */
 #define KEY1_SHA "2d7e4c0c7f8a4ba5f8bc1b0c5e43e5f8b4d5c7c2d1a5e8f5b2e3c8d7a6b5c4d3"
 
 static void test_tenants_file(void **state)
