@@ -34,7 +34,13 @@ naive) client_args=() ;;
 *) echo "OVERLOAD_CLIENT must be sdk or naive" >&2; exit 2 ;;
 esac
 batch=50
+# the generator: a sanitizer build's uninstrumented copy when there is one (see
+# loadtest/gen/CMakeLists.txt); OVERLOAD_LOAD_BIN overrides
 load=$build/loadtest/gen/sluice-load
+if [ -x "$build/loadtest/gen/sluice-load-uninstrumented" ]; then
+    load=$build/loadtest/gen/sluice-load-uninstrumented
+fi
+load=${OVERLOAD_LOAD_BIN:-$load}
 work=$(mktemp -d /tmp/sluice-overload-XXXXXX)
 
 . "$top/scripts/stack-lib.sh"
