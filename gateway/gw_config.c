@@ -60,9 +60,9 @@ static const sl_cfg_field_t gw_fields[] = {
       16LL << 30, "Kafka producer queue high-water mark in bytes: 429"),
     F("backpressure.max_delivery_latency", SL_CFG_MS, bp_max_delivery_latency_ms, "2s", 10,
       600000, "smoothed Kafka delivery time per batch above which new batches get 429"),
-    F("backpressure.max_inflight_events", SL_CFG_INT, bp_max_inflight_events, "60000", 500,
+    F("backpressure.max_inflight_events", SL_CFG_INT, bp_max_inflight_events, "20000", 500,
       100000000, "events admitted and not yet answered, all loops together: past it, 429 "
-      "(about a second of capacity: see gateway/README.md, Backpressure)"),
+      "(size it to the build and machine: gateway/README.md, Backpressure)"),
     F("backpressure.max_retry_after", SL_CFG_INT, bp_max_retry_after_s, "30", 1, 3600,
       "seconds: Retry-After on 429 grows with demand over capacity up to this"),
     F("clock.skew_threshold", SL_CFG_MS, clock_skew_threshold_ms, "60s", 0, 86400000LL * 365,
