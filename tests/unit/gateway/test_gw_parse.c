@@ -12,26 +12,7 @@
 
 #include "gw_int.h"
 
-/* A bump arena standing in for the request pool. */
-typedef struct {
-    char *blocks[4096];
-    size_t n;
-} arena_t;
-
-static void *arena_alloc(void *actx, size_t n)
-{
-    arena_t *a = actx;
-    assert_true(a->n < 4096);
-    a->blocks[a->n] = malloc(n ? n : 1);
-    return a->blocks[a->n++];
-}
-
-static void arena_free(arena_t *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        free(a->blocks[i]);
-    a->n = 0;
-}
+#include "test_arena.h"
 
 static const gw_parse_limits_t limits = {.max_events = 500, .max_event_bytes = 32768,
                                          .max_depth = 32};

@@ -305,6 +305,22 @@ static inline void harness_dispose(harness_t *h)
     fake_reg_dispose(&h->reg);
 }
 
+/* Looks up; when PENDING waits (up to 5 s) for the callback, which must come exactly once, then
+ * looks up again. */
+static inline schema_cache_status_t harness_lookup_wait(harness_t *h, const char *subject,
+                                                        int32_t version, schema_cache_hit_t *hit)
+{
+    done_t d = {0};
+    schema_cache_status_t st =
+        schema_cache_lookup(h->c, subject, strlen(subject), version, hit, on_done, &d);
+    if (st != SCHEMA_CACHE_PENDING)
+        return st;
+    assert_true(wait_atomic_at_least(&d.calls, 1, 5000));
+    st = schema_cache_lookup(h->c, subject, strlen(subject), version, hit, NULL, NULL);
+    assert_int_equal(atomic_load(&d.calls), 1);
+    return st;
+}
+
 static inline void advance(harness_t *h, uint64_t ms)
 {
     atomic_fetch_add(&h->clk.ms, ms);

@@ -20,21 +20,6 @@
 #define CLICK "{\"type\":\"record\",\"name\":\"click\",\"fields\":[]}"
 #define WAIT_MS 5000
 
-/* Looks up; when PENDING waits for the callback, then looks up again. */
-static schema_cache_status_t lookup_wait(harness_t *h, const char *subject, int32_t version,
-                                         schema_cache_hit_t *hit)
-{
-    done_t d = {0};
-    schema_cache_status_t st =
-        schema_cache_lookup(h->c, subject, strlen(subject), version, hit, on_done, &d);
-    if (st != SCHEMA_CACHE_PENDING)
-        return st;
-    assert_true(wait_atomic_at_least(&d.calls, 1, WAIT_MS));
-    st = schema_cache_lookup(h->c, subject, strlen(subject), version, hit, NULL, NULL);
-    assert_int_equal(atomic_load(&d.calls), 1); /* exactly once */
-    return st;
-}
-
 static void test_miss_pending_callback_hit(void **state)
 {
     harness_t h;
@@ -88,14 +73,14 @@ static void test_pinned_version_and_not_found_version(void **state)
     fake_reg_add(&h.reg, "page_view", 1, 7, PV_V1);
     fake_reg_add(&h.reg, "page_view", 2, 9, PV_V2);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 1, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 1, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 7);
     assert_int_equal(hit.version, 1);
     assert_string_equal(h.reg.last_path, "/subjects/page_view/versions/1");
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 9);
     assert_int_equal(hit.version, 2);
-    assert_int_equal(lookup_wait(&h, "page_view", 3, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 3, &hit), SCHEMA_CACHE_NEGATIVE);
     harness_dispose(&h);
 }
 
@@ -154,7 +139,7 @@ static void test_negative_cache_expiry(void **state)
 
     harness_init(&h);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "nope", 0, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "nope", 0, &hit), SCHEMA_CACHE_NEGATIVE);
     assert_int_equal(atomic_load(&h.reg.schema_fetches), 1);
     /* a flood of lookups for it does not reach the registry while the entry lives */
     for (int i = 0; i < 1000; i++)
@@ -167,7 +152,7 @@ static void test_negative_cache_expiry(void **state)
     /* registered meanwhile: after the negative TTL the next lookup asks again */
     fake_reg_add(&h.reg, "nope", 1, 11, CLICK);
     advance(&h, 1);
-    assert_int_equal(lookup_wait(&h, "nope", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "nope", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 11);
     assert_int_equal(atomic_load(&h.reg.schema_fetches), 2);
     schema_cache_stats(h.c, &st);
@@ -185,7 +170,7 @@ static void test_ttl_stale_served_while_refreshing(void **state)
     harness_init(&h);
     fake_reg_add(&h.reg, "page_view", 1, 7, PV_V1);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 7);
 
     fake_reg_add(&h.reg, "page_view", 2, 9, PV_V2);
@@ -222,7 +207,7 @@ static void test_ttl_stale_served_while_refreshing(void **state)
     schema_cache_stats(h.c, &st);
     assert_int_equal(st.refreshes, 1);
     /* v1 is still reachable pinned (raw pointers held by readers stay valid) */
-    assert_int_equal(lookup_wait(&h, "page_view", 1, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 1, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 7);
     harness_dispose(&h);
     assert_int_equal(atomic_load(&h.fc.destroyed), 2);
@@ -262,7 +247,7 @@ static void test_readers_during_refreshes(void **state)
     harness_init(&h);
     fake_reg_add(&h.reg, "page_view", 1, 101, PV_V1);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     for (int i = 0; i < 2; i++) {
         r[i].h = &h;
         pthread_create(&t[i], NULL, reader_main, &r[i]);
@@ -302,7 +287,7 @@ static void test_registry_down_nothing_cached(void **state)
     h.reg.down = 1;
     fake_reg_add(&h.reg, "page_view", 1, 7, PV_V1);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
     /* within the backoff no new request is made */
     for (int i = 0; i < 100; i++)
         assert_int_equal(schema_cache_lookup(h.c, "page_view", 9, 0, &hit, NULL, NULL),
@@ -313,7 +298,7 @@ static void test_registry_down_nothing_cached(void **state)
     /* back up, backoff over: served */
     fake_reg_set(&h.reg, &h.reg.down, 0);
     advance(&h, 1000);
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 7);
     harness_dispose(&h);
 }
@@ -328,7 +313,7 @@ static void test_registry_down_cached_still_served(void **state)
     harness_init(&h);
     fake_reg_add(&h.reg, "page_view", 1, 7, PV_V1);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     schema_cache_stats(h.c, &st);
     errors = st.fetch_errors;
     fake_reg_set(&h.reg, &h.reg.down, 1);
@@ -364,7 +349,7 @@ static void test_subject_deleted_answers_negative(void **state)
     harness_init(&h);
     fake_reg_add(&h.reg, "gone", 1, 5, CLICK);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "gone", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "gone", 0, &hit), SCHEMA_CACHE_HIT);
     pthread_mutex_lock(&h.reg.mu);
     h.reg.n = 0; /* deleted in the registry */
     pthread_mutex_unlock(&h.reg.mu);
@@ -396,7 +381,7 @@ static void test_lookup_by_id(void **state)
     assert_int_equal(hit.id, 3);
     assert_string_equal(((fake_compiled_t *)hit.compiled)->text, CLICK);
     /* the subject lookup finds the id compiled already */
-    assert_int_equal(lookup_wait(&h, "click", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "click", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(atomic_load(&h.fc.compiled), 1);
 
     d.calls = 0;
@@ -423,7 +408,7 @@ static void test_bad_input_answers_negative_without_fetch(void **state)
     assert_int_equal(schema_cache_lookup(h.c, "x", 0, 0, &hit, NULL, NULL), SCHEMA_CACHE_NEGATIVE);
     assert_int_equal(schema_cache_lookup(h.c, "x", 1, -1, &hit, NULL, NULL), SCHEMA_CACHE_NEGATIVE);
     /* bytes that need escaping reach the registry escaped */
-    assert_int_equal(lookup_wait(&h, "a b/c?d", 0, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "a b/c?d", 0, &hit), SCHEMA_CACHE_NEGATIVE);
     assert_string_equal(h.reg.last_path, "/subjects/a%20b%2Fc%3Fd/versions/latest");
     assert_int_equal(atomic_load(&h.reg.schema_fetches), 1);
     harness_dispose(&h);
@@ -442,8 +427,8 @@ static void test_compile_error_and_oversized_schema(void **state)
                  "{\"type\":\"record\",\"name\":\"huge\",\"fields\":[],\"doc\":\"0123456789"
                  "0123456789012345678901234567890123456789\"}");
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "broken", 0, &hit), SCHEMA_CACHE_NEGATIVE);
-    assert_int_equal(lookup_wait(&h, "huge", 0, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "broken", 0, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "huge", 0, &hit), SCHEMA_CACHE_NEGATIVE);
     schema_cache_stats(h.c, &st);
     assert_int_equal(st.compile_errors, 2);
     assert_int_equal(st.schemas, 0);
@@ -462,9 +447,9 @@ static void test_bound_max_subjects(void **state)
     fake_reg_add(&h.reg, "b", 1, 2, CLICK);
     fake_reg_add(&h.reg, "c", 1, 3, CLICK);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "a", 0, &hit), SCHEMA_CACHE_HIT);
-    assert_int_equal(lookup_wait(&h, "b", 0, &hit), SCHEMA_CACHE_HIT);
-    assert_int_equal(lookup_wait(&h, "c", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
+    assert_int_equal(harness_lookup_wait(&h, "a", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "b", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "c", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
     schema_cache_stats(h.c, &st);
     assert_int_equal(st.subjects, 4);
     assert_true(st.full >= 1);
@@ -489,7 +474,7 @@ static void test_bound_negative_entries_and_waiters(void **state)
     /* a flood of distinct unknown types: each answered, memory stays at the bound */
     for (int i = 0; i < 40; i++) {
         snprintf(name, sizeof(name), "unknown_%d", i);
-        assert_int_equal(lookup_wait(&h, name, 0, &hit), SCHEMA_CACHE_NEGATIVE);
+        assert_int_equal(harness_lookup_wait(&h, name, 0, &hit), SCHEMA_CACHE_NEGATIVE);
         schema_cache_stats(h.c, &st);
         assert_true(st.negative <= 8);
     }
@@ -599,7 +584,7 @@ static void test_metrics_rendered(void **state)
     harness_init(&h);
     fake_reg_add(&h.reg, "page_view", 1, 7, PV_V1);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     sl_buf_init(&b, 1 << 20);
     schema_cache_render_metrics(h.c, &b);
     assert_non_null(strstr(b.data, "sluice_schema_cache_hits_total 1\n"));

@@ -45,18 +45,6 @@ static void tmpdir_remove(tmpdir_t *t)
     rmdir(t->dir);
 }
 
-static schema_cache_status_t lookup_wait(harness_t *h, const char *subject, int32_t version,
-                                         schema_cache_hit_t *hit)
-{
-    done_t d = {0};
-    schema_cache_status_t st =
-        schema_cache_lookup(h->c, subject, strlen(subject), version, hit, on_done, &d);
-    if (st != SCHEMA_CACHE_PENDING)
-        return st;
-    assert_true(wait_atomic_at_least(&d.calls, 1, WAIT_MS));
-    return schema_cache_lookup(h->c, subject, strlen(subject), version, hit, NULL, NULL);
-}
-
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -86,7 +74,7 @@ static void populate(tmpdir_t *t)
     fake_reg_add(&h.reg, "page_view", 1, 7, PV_V1);
     fake_reg_add(&h.reg, "click", 1, 3, CLICK);
     assert_non_null(harness_start(&h));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     fake_reg_add(&h.reg, "page_view", 2, 9, PV_V2);
     advance(&h, 30000);
     schema_cache_lookup(h.c, "page_view", 9, 0, &hit, NULL, NULL); /* refresh to v2 */
@@ -98,7 +86,7 @@ static void populate(tmpdir_t *t)
             nap_1ms();
     }
     assert_int_equal(hit.id, 9);
-    assert_int_equal(lookup_wait(&h, "click", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "click", 0, &hit), SCHEMA_CACHE_HIT);
     harness_dispose(&h);
 }
 
@@ -225,7 +213,7 @@ static void test_corrupt_snapshot_is_ignored_from_the_bad_record(void **state)
     start_offline(&h, &t);
     assert_int_equal(schema_cache_lookup(h.c, "page_view", 9, 0, &hit, NULL, NULL),
                      SCHEMA_CACHE_HIT);
-    assert_int_equal(lookup_wait(&h, "click", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
+    assert_int_equal(harness_lookup_wait(&h, "click", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
     schema_cache_stats(h.c, &st);
     assert_int_equal(st.schemas, 2);
     harness_dispose(&h);

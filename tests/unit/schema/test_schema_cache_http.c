@@ -164,18 +164,6 @@ static schema_cache_t *start_cache(harness_t *h, int port, char *url, size_t url
     return harness_start(h);
 }
 
-static schema_cache_status_t lookup_wait(harness_t *h, const char *subject, int32_t version,
-                                         schema_cache_hit_t *hit)
-{
-    done_t d = {0};
-    schema_cache_status_t st =
-        schema_cache_lookup(h->c, subject, strlen(subject), version, hit, on_done, &d);
-    if (st != SCHEMA_CACHE_PENDING)
-        return st;
-    assert_true(wait_atomic_at_least(&d.calls, 1, WAIT_MS));
-    return schema_cache_lookup(h->c, subject, strlen(subject), version, hit, NULL, NULL);
-}
-
 static void test_real_http_registry(void **state)
 {
     server_t srv;
@@ -187,7 +175,7 @@ static void test_real_http_registry(void **state)
 
     server_start(&srv);
     assert_non_null(start_cache(&h, srv.port, url, sizeof(url)));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 21);
     assert_int_equal(hit.version, 2);
     assert_string_equal(hit.type, "AVRO");
@@ -195,15 +183,15 @@ static void test_real_http_registry(void **state)
                         "{\"type\":\"record\",\"name\":\"pv\",\"fields\":[]}");
     assert_true(schema_cache_is_warm(h.c));
 
-    assert_int_equal(lookup_wait(&h, "a b", 0, &hit), SCHEMA_CACHE_HIT);
+    assert_int_equal(harness_lookup_wait(&h, "a b", 0, &hit), SCHEMA_CACHE_HIT);
     assert_int_equal(hit.id, 22);
     assert_string_equal(hit.type, "PROTOBUF");
-    assert_int_equal(lookup_wait(&h, "page_view", 5, &hit), SCHEMA_CACHE_NEGATIVE);
-    assert_int_equal(lookup_wait(&h, "nope", 0, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 5, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "nope", 0, &hit), SCHEMA_CACHE_NEGATIVE);
     /* a schema over the bound is unusable, not a registry failure: negative, no retry storm */
-    assert_int_equal(lookup_wait(&h, "big", 0, &hit), SCHEMA_CACHE_NEGATIVE);
-    assert_int_equal(lookup_wait(&h, "boom", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
-    assert_int_equal(lookup_wait(&h, "hang", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
+    assert_int_equal(harness_lookup_wait(&h, "big", 0, &hit), SCHEMA_CACHE_NEGATIVE);
+    assert_int_equal(harness_lookup_wait(&h, "boom", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
+    assert_int_equal(harness_lookup_wait(&h, "hang", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
     assert_int_equal(schema_cache_lookup_id(h.c, 21, &hit, on_done, &d), SCHEMA_CACHE_HIT);
     schema_cache_stats(h.c, &st);
     assert_int_equal(st.fetch_errors, 2);
@@ -222,7 +210,7 @@ static void test_real_http_registry_unreachable(void **state)
 
     close(fd); /* nothing listens there now */
     assert_non_null(start_cache(&h, port, url, sizeof(url)));
-    assert_int_equal(lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
+    assert_int_equal(harness_lookup_wait(&h, "page_view", 0, &hit), SCHEMA_CACHE_UNAVAILABLE);
     assert_false(schema_cache_is_warm(h.c));
     harness_dispose(&h);
 }
